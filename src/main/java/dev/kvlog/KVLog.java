@@ -1,0 +1,366 @@
+package dev.kvlog;
+
+import dev.kvlog.internal.CommitLog;
+import dev.kvlog.internal.Database;
+import dev.kvlog.internal.Errors;
+import dev.kvlog.internal.Migrations;
+import dev.kvlog.internal.OwnerLock;
+import dev.kvlog.internal.StoreFiles;
+import dev.kvlog.internal.Text;
+import dev.kvlog.internal.WarmCache;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
+import java.util.function.Supplier;
+
+/**
+ * A {@link KVStore} whose log is a SQLite database and whose reads come from a warm in-memory
+ * cache.
+ *
+ * <h2>Design</h2>
+ *
+ * <p><b>The log.</b> The store is one SQLite table, {@code kv(key TEXT PRIMARY KEY, value TEXT)},
+ * in WAL journal mode with {@code synchronous=FULL}, verified on every pooled connection at open.
+ * Each {@code set} and {@code delete} is one auto-committed transaction: SQLite appends the changed
+ * pages and a commit frame to the {@code -wal} file and fsyncs it before the call returns.
+ *
+ * <p><b>The cache.</b> Opening reads the whole table into a concurrent map of encoded keys to
+ * encoded values; {@code get} is a map lookup and a decode and never touches the disk. Writes are
+ * serialized by a single writer lock; the cache changes only after the commit returned and before
+ * the lock is released. Therefore no thread ever sees a value that is not durable, the prior value
+ * a write returns is the one the log held, and the cache always equals what a reopen would read.
+ *
+ * <p><b>Crashes.</b> A write either committed (its commit frame, with valid checksums, is in the
+ * fsynced WAL) or it did not; at the next open SQLite replays committed frames and ignores any
+ * torn tail. A crash can lose only writes whose call had not returned.
+ *
+ * <p><b>Ownership.</b> One store object in one process owns the files, enforced by an OS lock on
+ * {@code <file>-lock}. Other processes may read the database with {@code sqlite3} at any time.
+ *
+ * <p>Thread-safe: share one instance among all threads, virtual threads and async tasks.
+ *
+ * @param <K> key type
+ * @param <V> value type
+ */
+public final class KVLog<K, V> implements KVStore<K, V> {
+  private final Path path;
+  private final Codec<K> keys;
+  private final Codec<V> values;
+  private final OwnerLock ownerLock;
+  private final Database database;
+  private final WarmCache cache;
+  private final CommitLog commitLog;
+  private final int schemaVersion;
+  private volatile boolean closed;
+  private volatile ExecutorService defaultExecutor; // created on the first async() call
+
+  private KVLog(Builder<K, V> b, OwnerLock ownerLock, Database database, WarmCache cache,
+      CommitLog commitLog, int schemaVersion) {
+    this.path = b.path;
+    this.keys = b.keys;
+    this.values = b.values;
+    this.ownerLock = ownerLock;
+    this.database = database;
+    this.cache = cache;
+    this.commitLog = commitLog;
+    this.schemaVersion = schemaVersion;
+  }
+
+  /**
+   * Opens (creating if needed) the store at {@code file} with String keys and values and default
+   * options.
+   *
+   * @throws StoreOpenException if the path cannot hold a store, or the file is not a KVLog store
+   * @throws StoreLockedException if another process or store object has it open
+   * @throws SchemaException if the store's schema is newer than this build
+   */
+  public static KVLog<String, String> load(Path file) {
+    return builder(file).open();
+  }
+
+  /** A builder for a store of String keys and values at {@code file}. */
+  public static Builder<String, String> builder(Path file) {
+    return builder(file, Codecs.string(), Codecs.string());
+  }
+
+  /** A builder for a store at {@code file} whose keys and values are converted by codecs. */
+  public static <K, V> Builder<K, V> builder(Path file, Codec<K> keys, Codec<V> values) {
+    return new Builder<>(file, keys, values);
+  }
+
+  @Override
+  public Optional<V> get(K key) {
+    String k = encodeKey(key);
+    checkOpen();
+    return decode(cache.get(k));
+  }
+
+  @Override
+  public Optional<V> set(K key, V value) {
+    String k = encodeKey(key);
+    Objects.requireNonNull(value, "value must not be null; use delete(key) to remove a key");
+    String v = Text.requireValidUtf16(values.encode(value), "value");
+    checkOpen();
+    return decode(commitLog.set(k, v));
+  }
+
+  @Override
+  public Optional<V> delete(K key) {
+    String k = encodeKey(key);
+    checkOpen();
+    return decode(commitLog.delete(k));
+  }
+
+  /** The number of entries. */
+  public int size() {
+    checkOpen();
+    return cache.size();
+  }
+
+  /**
+   * Calls {@code action} for every entry, in no particular order, from the cache. Weakly
+   * consistent: it sees each entry at most once and may or may not see writes made meanwhile.
+   */
+  public void forEach(BiConsumer<? super K, ? super V> action) {
+    Objects.requireNonNull(action, "action");
+    checkOpen();
+    cache.forEach((k, v) -> action.accept(keys.decode(k), values.decode(v)));
+  }
+
+  /** A snapshot of the store's size and files. */
+  public KVLogStats stats() {
+    checkOpen();
+    return new KVLogStats(path, cache.size(), sizeOf(path), sizeOf(walFile()), schemaVersion);
+  }
+
+  /** The database file. */
+  public Path path() {
+    return path;
+  }
+
+  /**
+   * An asynchronous view of this store. Writes run on virtual threads on JDK 21 and later, and on
+   * a cached pool of daemon threads before that; the executor is shut down by {@link #close()}.
+   */
+  public AsyncKVStore<K, V> async() {
+    ExecutorService executor = defaultExecutor;
+    if (executor == null) {
+      synchronized (this) {
+        checkOpen();
+        executor = defaultExecutor;
+        if (executor == null) {
+          executor = defaultExecutor = newDefaultExecutor();
+        }
+      }
+    }
+    return async(executor);
+  }
+
+  /** An asynchronous view of this store whose writes run on {@code executor}. */
+  public AsyncKVStore<K, V> async(Executor executor) {
+    Objects.requireNonNull(executor, "executor");
+    return new AsyncKVStore<>() {
+      @Override
+      public CompletableFuture<Optional<V>> get(K key) {
+        return call(() -> KVLog.this.get(key), Runnable::run);
+      }
+
+      @Override
+      public CompletableFuture<Optional<V>> set(K key, V value) {
+        return call(() -> KVLog.this.set(key, value), executor);
+      }
+
+      @Override
+      public CompletableFuture<Optional<V>> delete(K key) {
+        return call(() -> KVLog.this.delete(key), executor);
+      }
+    };
+  }
+
+  private static <T> CompletableFuture<T> call(Supplier<T> op, Executor executor) {
+    try {
+      return CompletableFuture.supplyAsync(op, executor);
+    } catch (RejectedExecutionException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+
+  /**
+   * Waits for the write in progress, checkpoints and truncates the WAL, closes the connections and
+   * releases the owner lock. Idempotent.
+   *
+   * @throws KVLogException if a resource could not be released (the others still are; further
+   *     failures are suppressed into the first)
+   */
+  @Override
+  public void close() {
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    }
+    KVLogException problem = null;
+    for (AutoCloseable step : new AutoCloseable[] {commitLog, database, ownerLock}) {
+      try {
+        step.close();
+      } catch (Exception e) {
+        if (problem == null) {
+          problem = new KVLogException("failed to close " + path + " cleanly", e);
+        } else {
+          problem.addSuppressed(e);
+        }
+      }
+    }
+    ExecutorService executor = defaultExecutor;
+    if (executor != null) {
+      executor.shutdown();
+    }
+    cache.clear();
+    if (problem != null) {
+      throw problem;
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "KVLog[" + path + (closed ? ", closed]" : ", " + cache.size() + " entries]");
+  }
+
+  private String encodeKey(K key) {
+    Objects.requireNonNull(key, "key must not be null");
+    return Text.requireValidUtf16(keys.encode(key), "key");
+  }
+
+  private Optional<V> decode(String text) {
+    return text == null ? Optional.empty() : Optional.of(values.decode(text));
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new StoreClosedException(path + " is closed; open it again with KVLog.load or KVLog.builder");
+    }
+  }
+
+  private Path walFile() {
+    return path.resolveSibling(path.getFileName() + "-wal");
+  }
+
+  private static long sizeOf(Path file) {
+    try {
+      return Files.size(file);
+    } catch (java.io.IOException e) {
+      return 0;
+    }
+  }
+
+  private static ExecutorService newDefaultExecutor() {
+    try { // JDK 21+: one virtual thread per task. Looked up reflectively: we compile for Java 17.
+      return (ExecutorService)
+          Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
+    } catch (ReflectiveOperationException e) {
+      AtomicInteger n = new AtomicInteger();
+      return Executors.newCachedThreadPool(task -> {
+        Thread t = new Thread(task, "kvlog-async-" + n.incrementAndGet());
+        t.setDaemon(true);
+        return t;
+      });
+    }
+  }
+
+  /**
+   * Options for opening a store. Not thread-safe; the store copies what it needs, so changing a
+   * builder after {@link #open()} does not affect the store.
+   */
+  public static final class Builder<K, V> {
+    private final Path path;
+    private final Codec<K> keys;
+    private final Codec<V> values;
+    private Duration busyTimeout = Duration.ofSeconds(5);
+    private final Map<String, String> pragmas = new LinkedHashMap<>();
+
+    private Builder(Path path, Codec<K> keys, Codec<V> values) {
+      this.path = Objects.requireNonNull(path, "file must not be null");
+      this.keys = Objects.requireNonNull(keys, "key codec must not be null");
+      this.values = Objects.requireNonNull(values, "value codec must not be null");
+    }
+
+    /**
+     * How long a write waits for SQLite's write lock when another connection (say, a {@code
+     * sqlite3} shell writing to the file) holds it. Default 5 seconds; between 0 and 1 hour.
+     *
+     * @throws IllegalArgumentException if out of range
+     */
+    public Builder<K, V> busyTimeout(Duration timeout) {
+      Objects.requireNonNull(timeout, "timeout");
+      if (timeout.isNegative() || timeout.compareTo(Duration.ofHours(1)) > 0) {
+        throw new IllegalArgumentException(
+            "busyTimeout must be between 0 and 1 hour, was " + timeout);
+      }
+      this.busyTimeout = timeout;
+      return this;
+    }
+
+    /** Test hook: an extra per-connection SQLite pragma, set as a driver property. */
+    Builder<K, V> pragma(String name, String value) {
+      pragmas.put(name, value);
+      return this;
+    }
+
+    /**
+     * Opens the store: takes the owner lock, creates the file owner-only if it is new, checks the
+     * connections' pragmas, applies pending migrations and loads the table into memory.
+     *
+     * @throws StoreOpenException if the path cannot hold a store, or the file is not a KVLog store
+     * @throws StoreLockedException if another process or store object has it open
+     * @throws SchemaException if the store's schema is newer than this build or a migration failed
+     */
+    public KVLog<K, V> open() {
+      Path file = StoreFiles.checkPath(path);
+      OwnerLock ownerLock = OwnerLock.acquire(file);
+      Database database = null;
+      try {
+        StoreFiles.createOrCheck(file);
+        database = Database.open(file, busyTimeout, pragmas);
+        Connection writer = database.connection();
+        try {
+          database.checkIsStore(writer);
+          int version = Migrations.migrate(writer, file);
+          WarmCache cache;
+          try (Connection reader = database.connection()) {
+            cache = WarmCache.load(reader);
+          }
+          return new KVLog<>(this, ownerLock, database, cache, new CommitLog(file, writer, cache), version);
+        } catch (SQLException | RuntimeException e) {
+          writer.close();
+          throw e;
+        }
+      } catch (SQLException | RuntimeException e) {
+        if (database != null) {
+          database.close();
+        }
+        ownerLock.close();
+        if (e instanceof KVLogException) {
+          throw (KVLogException) e;
+        }
+        if (e instanceof SQLException) {
+          throw new StoreOpenException(Errors.describe(file, (SQLException) e), e);
+        }
+        throw (RuntimeException) e;
+      }
+    }
+  }
+}

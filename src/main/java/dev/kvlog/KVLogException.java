@@ -1,0 +1,26 @@
+package dev.kvlog;
+
+/**
+ * The root of every failure KVLog reports. Unchecked; the subclasses say which step failed:
+ *
+ * <ul>
+ *   <li>{@link StoreOpenException} - the store could not be opened (path, file type, permissions);
+ *       {@link StoreLockedException} when another owner has it open.
+ *   <li>{@link SchemaException} - the schema is newer than this build, or a migration failed.
+ *   <li>{@link WriteFailedException} - the log could not commit a write; nothing changed.
+ *   <li>{@link StoreClosedException} - the store was used after {@code close()}.
+ * </ul>
+ *
+ * <p>When a JDBC call failed, the {@link java.sql.SQLException} is the cause.
+ */
+public class KVLogException extends RuntimeException {
+  private static final long serialVersionUID = 1L;
+
+  public KVLogException(String message) {
+    super(message);
+  }
+
+  public KVLogException(String message, Throwable cause) {
+    super(message, cause);
+  }
+}

@@ -1,0 +1,159 @@
+package dev.kvlog.internal;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.kvlog.StoreOpenException;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The HikariCP pool over sqlite-jdbc, and the checks that it is configured as promised.
+ *
+ * <p>Two connections, both opened at start and never retired: SQLite has a single writer, so the
+ * {@link CommitLog} holds one connection for the life of the store and serializes writes in Java
+ * (writers queue on a lock instead of spinning in SQLite's busy handler); the other serves the
+ * start-up load and maintenance reads. Every connection gets {@code journal_mode=WAL}, {@code
+ * synchronous=FULL} and {@code busy_timeout} as driver properties when it is created, and {@link
+ * #open} reads them back from each one, refusing to run with weaker settings.
+ */
+public final class Database implements AutoCloseable {
+  /** 'KVLG' in the database header; set by sql/sqlite/V1__create_kv.sql. */
+  public static final int APPLICATION_ID = 0x4B564C47;
+
+  static final int POOL_SIZE = 2;
+  private static final int SYNCHRONOUS_FULL = 2;
+
+  private final Path path;
+  private final HikariDataSource pool;
+
+  private Database(Path path, HikariDataSource pool) {
+    this.path = path;
+    this.pool = pool;
+  }
+
+  /**
+   * Starts the pool on {@code path} and verifies every connection's pragmas.
+   *
+   * @param pragmas extra per-connection pragmas (tests use them to weaken durability on purpose
+   *     and check that the verification catches it)
+   */
+  public static Database open(Path path, Duration busyTimeout, Map<String, String> pragmas) {
+    HikariConfig config = new HikariConfig();
+    config.setPoolName("kvlog:" + path.getFileName());
+    config.setJdbcUrl("jdbc:sqlite:" + path);
+    config.addDataSourceProperty("journal_mode", "WAL");
+    config.addDataSourceProperty("synchronous", "FULL");
+    config.addDataSourceProperty("busy_timeout", Long.toString(busyTimeout.toMillis()));
+    pragmas.forEach(config::addDataSourceProperty);
+    config.setMaximumPoolSize(POOL_SIZE);
+    config.setMinimumIdle(POOL_SIZE);
+    config.setMaxLifetime(0); // a local file does not go stale; the verified connections stay
+    config.setKeepaliveTime(0);
+    config.setConnectionTimeout(busyTimeout.toMillis() + 5_000);
+    config.setInitializationFailTimeout(1);
+    HikariDataSource pool;
+    try {
+      pool = new HikariDataSource(config);
+    } catch (RuntimeException e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw new StoreOpenException("cannot open SQLite database " + path + ": " + cause.getMessage(), e);
+    }
+    Database database = new Database(path, pool);
+    try {
+      database.verifyPragmas(busyTimeout);
+      return database;
+    } catch (RuntimeException e) {
+      pool.close();
+      throw e;
+    }
+  }
+
+  /** A connection from the pool, in auto-commit mode. */
+  public Connection connection() throws SQLException {
+    return pool.getConnection();
+  }
+
+  private void verifyPragmas(Duration busyTimeout) {
+    List<Connection> borrowed = new ArrayList<>();
+    try {
+      for (int i = 1; i <= POOL_SIZE; i++) {
+        Connection c = pool.getConnection();
+        borrowed.add(c);
+        String journal = pragma(c, "journal_mode");
+        long synchronous = Long.parseLong(pragma(c, "synchronous"));
+        long timeout = Long.parseLong(pragma(c, "busy_timeout"));
+        String where = " on pooled connection " + i + " of " + POOL_SIZE + " for " + path;
+        if (!"wal".equalsIgnoreCase(journal)) {
+          throw new StoreOpenException("PRAGMA journal_mode is " + journal + where
+              + ", expected wal; is the file on a file system without shared memory support?");
+        }
+        if (synchronous < SYNCHRONOUS_FULL) {
+          throw new StoreOpenException("PRAGMA synchronous is " + synchronous + where
+              + ", expected 2 (FULL): without it an acknowledged write could be lost on power"
+              + " loss; refusing to run");
+        }
+        if (timeout != busyTimeout.toMillis()) {
+          throw new StoreOpenException("PRAGMA busy_timeout is " + timeout + where + ", expected "
+              + busyTimeout.toMillis());
+        }
+      }
+    } catch (SQLException e) {
+      throw new StoreOpenException(Errors.describe(path, e), e);
+    } finally {
+      for (Connection c : borrowed) {
+        try {
+          c.close();
+        } catch (SQLException ignored) {
+          // returning a connection to the pool does not fail for SQLite
+        }
+      }
+    }
+  }
+
+  static String pragma(Connection c, String name) throws SQLException {
+    try (Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("PRAGMA " + name)) {
+      return rs.next() ? rs.getString(1) : "";
+    }
+  }
+
+  /**
+   * Refuses a SQLite database that is not a KVLog store: one with a foreign application id or with
+   * tables of its own. An empty database (new, or created empty by someone) is accepted.
+   */
+  public void checkIsStore(Connection c) {
+    try {
+      long applicationId = Long.parseLong(pragma(c, "application_id"));
+      if (applicationId == APPLICATION_ID) {
+        return;
+      }
+      List<String> tables = new ArrayList<>();
+      try (Statement s = c.createStatement();
+          ResultSet rs = s.executeQuery(
+              "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name")) {
+        while (rs.next()) {
+          tables.add(rs.getString(1));
+        }
+      }
+      if (applicationId != 0 || !tables.isEmpty()) {
+        throw new StoreOpenException(path + " is a SQLite database but not a KVLog store"
+            + " (application_id=" + applicationId + ", tables=" + tables + "); refusing to open it."
+            + " Choose another path.");
+      }
+    } catch (SQLException e) {
+      throw new StoreOpenException(Errors.describe(path, e), e);
+    }
+  }
+
+  @Override
+  public void close() {
+    pool.close();
+  }
+}

@@ -1,0 +1,69 @@
+package dev.kvlog.internal;
+
+import java.nio.file.Path;
+import java.sql.SQLException;
+import org.sqlite.SQLiteErrorCode;
+import org.sqlite.SQLiteException;
+
+/** Turns SQLite failures into messages that say what happened and what to do. */
+public final class Errors {
+  private Errors() {}
+
+  /** The primary SQLite result code of {@code e}, or -1 if it did not come from SQLite. */
+  static int primaryCode(SQLException e) {
+    if (e instanceof SQLiteException) {
+      return ((SQLiteException) e).getResultCode().code & 0xff;
+    }
+    return -1;
+  }
+
+  /** A message for a failure while opening or reading the store. */
+  public static String describe(Path path, SQLException e) {
+    int code = primaryCode(e);
+    if (code == SQLiteErrorCode.SQLITE_NOTADB.code) {
+      return path + " is not a KVLog store (file is not a SQLite database); refusing to open it";
+    }
+    if (code == SQLiteErrorCode.SQLITE_CORRUPT.code) {
+      return path + " is corrupt (" + e.getMessage() + "); restore it from a backup."
+          + " KVLog will not open or repair it";
+    }
+    if (code == SQLiteErrorCode.SQLITE_BUSY.code) {
+      return path + " is locked by another connection (" + e.getMessage() + "); close it and retry";
+    }
+    return "cannot read " + path + ": " + e.getMessage();
+  }
+
+  /** A hint for a failed write, by primary result code. */
+  static String writeHint(int code) {
+    if (code == SQLiteErrorCode.SQLITE_FULL.code) {
+      return "the disk (or the database's max_page_count) is full; free space and retry";
+    }
+    if (code == SQLiteErrorCode.SQLITE_BUSY.code || code == SQLiteErrorCode.SQLITE_LOCKED.code) {
+      return "another connection (an open sqlite3 shell?) held SQLite's write lock longer than"
+          + " busyTimeout; retry once it is released";
+    }
+    if (code == SQLiteErrorCode.SQLITE_READONLY.code) {
+      return "the database file or its directory is read-only; fix the permissions and retry";
+    }
+    if (code == SQLiteErrorCode.SQLITE_TOOBIG.code) {
+      return "the key or value is larger than SQLite's maximum string length";
+    }
+    return "the outcome is unknown, so writes are refused until the store is closed and reopened"
+        + " (reopening reloads what the log holds)";
+  }
+
+  /**
+   * True if SQLite guarantees that a statement failing with {@code code} changed nothing, so the
+   * store can go on. Any other failure (I/O error, corruption) may have happened after the commit
+   * record reached the file, so the cache can no longer be trusted to equal the log.
+   */
+  static boolean leftStoreUnchanged(int code) {
+    return code == SQLiteErrorCode.SQLITE_FULL.code
+        || code == SQLiteErrorCode.SQLITE_BUSY.code
+        || code == SQLiteErrorCode.SQLITE_LOCKED.code
+        || code == SQLiteErrorCode.SQLITE_READONLY.code
+        || code == SQLiteErrorCode.SQLITE_TOOBIG.code
+        || code == SQLiteErrorCode.SQLITE_CONSTRAINT.code
+        || code == SQLiteErrorCode.SQLITE_NOMEM.code;
+  }
+}

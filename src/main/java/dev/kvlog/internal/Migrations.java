@@ -1,0 +1,130 @@
+package dev.kvlog.internal;
+
+import dev.kvlog.SchemaException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+
+/**
+ * Applies the versioned scripts of {@code sql/sqlite/} (shipped on the classpath) and records each
+ * in {@code kvlog_schema}. Each script runs in one transaction together with its record, so a
+ * crash or a failing statement leaves the previous version intact. A store whose recorded version
+ * is newer than this build knows is refused, never downgraded.
+ */
+public final class Migrations {
+  /** The scripts this build knows, in order; the test suite checks this against {@code sql/}. */
+  public static final List<String> SQLITE_SCRIPTS = List.of("V1__create_kv.sql");
+
+  private static final String DIRECTORY = "sql/sqlite/";
+
+  private Migrations() {}
+
+  /** The newest schema version this build knows. */
+  public static int latestVersion() {
+    return version(SQLITE_SCRIPTS.get(SQLITE_SCRIPTS.size() - 1));
+  }
+
+  /** The version recorded in the database; 0 for an empty database. */
+  public static int currentVersion(Connection c) throws SQLException {
+    try (Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'kvlog_schema'")) {
+      rs.next();
+      if (rs.getInt(1) == 0) {
+        return 0;
+      }
+    }
+    try (Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT coalesce(max(version), 0) FROM kvlog_schema")) {
+      rs.next();
+      return rs.getInt(1);
+    }
+  }
+
+  /**
+   * Brings the schema of {@code c}'s database up to {@link #latestVersion()}.
+   *
+   * @return the version now installed
+   * @throws SchemaException if the database is newer than this build, or a script failed
+   */
+  public static int migrate(Connection c, Path database) {
+    int current;
+    try {
+      current = currentVersion(c);
+    } catch (SQLException e) {
+      throw new SchemaException("cannot read the schema version of " + database + ": " + e.getMessage(), e);
+    }
+    if (current > latestVersion()) {
+      throw new SchemaException(database + " has schema version " + current
+          + ", but this KVLog build knows versions up to " + latestVersion()
+          + "; upgrade KVLog to open it (the store was not changed)");
+    }
+    for (String script : SQLITE_SCRIPTS) {
+      int version = version(script);
+      if (version > current) {
+        apply(c, database, script, version);
+        current = version;
+      }
+    }
+    return current;
+  }
+
+  private static void apply(Connection c, Path database, String script, int version) {
+    String sql = read(DIRECTORY + script);
+    try {
+      c.setAutoCommit(false);
+      try (Statement s = c.createStatement()) {
+        s.executeUpdate(sql); // sqlite-jdbc runs every statement of a script through sqlite3_exec
+      }
+      try (PreparedStatement record =
+          c.prepareStatement("INSERT INTO kvlog_schema(version, description) VALUES (?, ?)")) {
+        record.setInt(1, version);
+        record.setString(2, description(script));
+        record.executeUpdate();
+      }
+      c.commit();
+    } catch (SQLException e) {
+      try {
+        c.rollback();
+      } catch (SQLException rollback) {
+        e.addSuppressed(rollback);
+      }
+      throw new SchemaException("migration " + DIRECTORY + script + " failed on " + database
+          + " and was rolled back: " + e.getMessage(), e);
+    } finally {
+      try {
+        c.setAutoCommit(true);
+      } catch (SQLException ignored) {
+        // only fails on a closed connection, which the caller will discover
+      }
+    }
+  }
+
+  private static String read(String resource) {
+    try (InputStream in = Migrations.class.getClassLoader().getResourceAsStream(resource)) {
+      if (in == null) {
+        throw new SchemaException(resource + " is missing from the classpath; the KVLog jar is incomplete");
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new SchemaException("cannot read " + resource + ": " + e, e);
+    }
+  }
+
+  /** 3 for "V3__add_index.sql". */
+  static int version(String script) {
+    return Integer.parseInt(script.substring(1, script.indexOf("__")));
+  }
+
+  /** "add index" for "V3__add_index.sql". */
+  static String description(String script) {
+    return script.substring(script.indexOf("__") + 2, script.length() - ".sql".length()).replace('_', ' ');
+  }
+}

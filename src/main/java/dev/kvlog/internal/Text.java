@@ -1,0 +1,39 @@
+package dev.kvlog.internal;
+
+/** Checks on the text bound to SQL parameters. */
+public final class Text {
+  private Text() {}
+
+  /**
+   * Returns {@code text} if it is valid UTF-16. An unpaired surrogate cannot be encoded as UTF-8:
+   * the driver would silently store {@code '?'} instead, and the value read back would differ.
+   *
+   * @param what "key" or "value", for the message
+   * @throws IllegalArgumentException naming the index of the first unpaired surrogate, or if
+   *     {@code text} is null (a codec returned null)
+   */
+  public static String requireValidUtf16(String text, String what) {
+    if (text == null) {
+      throw new IllegalArgumentException(what + " codec returned null; a codec must encode to text");
+    }
+    for (int i = 0, n = text.length(); i < n; i++) {
+      char c = text.charAt(i);
+      if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(text.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        throw new IllegalArgumentException(
+            String.format(
+                "%s must be valid UTF-16: unpaired surrogate \\u%04X at index %d; it cannot be"
+                    + " stored as UTF-8 without being replaced",
+                what, (int) c, i));
+      }
+    }
+    return text;
+  }
+
+  /** A short, printable form of {@code text} for error messages. */
+  public static String excerpt(String text) {
+    String s = text.length() <= 40 ? text : text.substring(0, 40) + "…(" + text.length() + " chars)";
+    return '"' + s.replace("\0", "\\0") + '"';
+  }
+}
