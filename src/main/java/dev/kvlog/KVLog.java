@@ -334,10 +334,10 @@ public final class KVLog<K, V> implements KVStore<K, V> {
       Database database = null;
       try {
         StoreFiles.createOrCheck(file);
+        Database.checkIsStore(file);
         database = Database.open(file, busyTimeout, pragmas);
         Connection writer = database.connection();
         try {
-          database.checkIsStore(writer);
           int version = Migrations.migrate(writer, file);
           WarmCache cache;
           try (Connection reader = database.connection()) {

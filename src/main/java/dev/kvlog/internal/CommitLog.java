@@ -35,8 +35,10 @@ public final class CommitLog implements AutoCloseable {
   private final Connection connection;
   private final WarmCache cache;
   private final ReentrantLock lock = new ReentrantLock(true);
-  private final PreparedStatement upsert;
-  private final PreparedStatement delete;
+  // sqlite-jdbc finalizes a statement whose execution failed, so both are re-prepared after any
+  // failure (see failed()).
+  private PreparedStatement upsert; // guarded by lock
+  private PreparedStatement delete; // guarded by lock
   private boolean closed; // guarded by lock
   private SQLException failure; // guarded by lock: the unclean failure that stopped writes
 
@@ -44,9 +46,13 @@ public final class CommitLog implements AutoCloseable {
     this.path = path;
     this.connection = connection;
     this.cache = cache;
-    this.upsert = connection.prepareStatement(
+    prepare();
+  }
+
+  private void prepare() throws SQLException {
+    upsert = connection.prepareStatement(
         "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-    this.delete = connection.prepareStatement("DELETE FROM kv WHERE key = ?");
+    delete = connection.prepareStatement("DELETE FROM kv WHERE key = ?");
   }
 
   /** Durably maps {@code key} to {@code value}; returns the prior value or null. */
@@ -109,6 +115,14 @@ public final class CommitLog implements AutoCloseable {
   private WriteFailedException failed(String op, String key, SQLException e) {
     int code = Errors.primaryCode(e);
     boolean clean = Errors.leftStoreUnchanged(code);
+    try {
+      upsert.close();
+      delete.close();
+      prepare();
+    } catch (SQLException again) {
+      e.addSuppressed(again);
+      clean = false;
+    }
     if (!clean) {
       failure = e;
       log.error("write to {} failed with an unknown outcome; refusing further writes", path, e);

@@ -5,6 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.kvlog.StoreOpenException;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -12,6 +13,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
+import org.sqlite.SQLiteOpenMode;
 
 /**
  * The HikariCP pool over sqlite-jdbc, and the checks that it is configured as promised.
@@ -126,10 +129,14 @@ public final class Database implements AutoCloseable {
 
   /**
    * Refuses a SQLite database that is not a KVLog store: one with a foreign application id or with
-   * tables of its own. An empty database (new, or created empty by someone) is accepted.
+   * tables of its own. An empty database (new, or created empty by someone) is accepted. Runs on a
+   * read-only connection without KVLog's pragmas, before the pool starts: the pool's first
+   * connection switches the file to WAL mode, which must never happen to someone else's database.
    */
-  public void checkIsStore(Connection c) {
-    try {
+  public static void checkIsStore(Path path) {
+    Properties readOnly = new Properties();
+    readOnly.setProperty("open_mode", Integer.toString(SQLiteOpenMode.READONLY.flag));
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + path, readOnly)) {
       long applicationId = Long.parseLong(pragma(c, "application_id"));
       if (applicationId == APPLICATION_ID) {
         return;
