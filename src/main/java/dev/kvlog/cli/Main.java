@@ -62,17 +62,24 @@ public final class Main implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
-    System.exit(run(args));
-  }
-
-  /** Runs the command line and returns its exit code. */
-  public static int run(String... args) {
     if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
       System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     }
-    return new CommandLine(new Main())
+    PrintWriter out = new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
+    PrintWriter err = new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
+    System.exit(run(out, err, args));
+  }
+
+  /** Runs the command line with the given output streams and returns its exit code. */
+  static int run(PrintWriter out, PrintWriter err, String... args) {
+    int code = new CommandLine(new Main())
+        .setOut(out)
+        .setErr(err)
         .setExecutionExceptionHandler(Main::handle)
         .execute(args);
+    out.flush();
+    err.flush();
+    return code;
   }
 
   @Override
@@ -195,11 +202,11 @@ public final class Main implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
       Map<String, String> entries = sorted(main, "");
-      try (Writer w = output == null
-          ? new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8)) {
+      Writer stdout = spec.commandLine().getOut();
+      try (Writer w = output == null ? new BufferedWriter(stdout) {
             @Override
             public void close() throws IOException {
-              flush(); // leave System.out open
+              flush(); // leave standard output open
             }
           }
           : Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {

@@ -1,0 +1,124 @@
+package dev.kvlog.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MainTest {
+  @TempDir Path dir;
+
+  /** Exit code, standard output and standard error of one invocation. */
+  record Result(int code, String out, String err) {}
+
+  Result kvlog(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    List<String> all = new ArrayList<>(List.of("--file", dir.resolve("kv.db").toString()));
+    all.addAll(List.of(args));
+    int code = Main.run(new PrintWriter(out), new PrintWriter(err), all.toArray(new String[0]));
+    return new Result(code, out.toString(), err.toString());
+  }
+
+  @Test
+  void set_get_delete_acrossInvocations() {
+    assertThat(kvlog("set", "greeting", "hello").code()).isZero();
+    assertThat(kvlog("get", "greeting")).isEqualTo(new Result(0, "hello\n", ""));
+    assertThat(kvlog("delete", "greeting").code()).isZero();
+    assertThat(kvlog("get", "greeting")).isEqualTo(new Result(1, "", "kvlog: key not found: greeting\n"));
+    assertThat(kvlog("delete", "greeting").code()).as("deleting an absent key is fine").isZero();
+  }
+
+  @Test
+  void list_printsKeysInOrder_filteredByPrefix() {
+    for (String key : new String[] {"user:2", "order:1", "user:1", "user:10"}) {
+      kvlog("set", key, "v-" + key);
+    }
+    assertThat(kvlog("list").out()).isEqualTo("order:1\nuser:1\nuser:10\nuser:2\n");
+    assertThat(kvlog("list", "--prefix", "user:1").out()).isEqualTo("user:1\nuser:10\n");
+    assertThat(kvlog("list", "--prefix", "order", "--values").out()).isEqualTo("order:1\tv-order:1\n");
+  }
+
+  @Test
+  void export_thenImport_reproducesTheStore() throws Exception {
+    kvlog("set", "a", "1");
+    kvlog("set", "b", "line\nbreak \"quoted\" \u00e9");
+    Path export = dir.resolve("export.jsonl");
+    assertThat(kvlog("export", "--output", export.toString()).code()).isZero();
+    assertThat(Files.readAllLines(export))
+        .containsExactly("{\"key\":\"a\",\"value\":\"1\"}", "{\"key\":\"b\",\"value\":\"line\\nbreak \\\"quoted\\\" \u00e9\"}");
+    assertThat(kvlog("export").out()).isEqualTo(Files.readString(export));
+
+    Path other = dir.resolve("other.db");
+    Result imported = new Result(
+        Main.run(new PrintWriter(new StringWriter()), new PrintWriter(new StringWriter()),
+            "--file", other.toString(), "import", export.toString()), "", "");
+    assertThat(imported.code()).isZero();
+    StringWriter out = new StringWriter();
+    Main.run(new PrintWriter(out), new PrintWriter(new StringWriter()), "--file", other.toString(), "export");
+    assertThat(out.toString()).isEqualTo(Files.readString(export));
+  }
+
+  @Test
+  void import_badLine_stopsThere_namesTheLine_andKeepsWhatCameBefore() throws Exception {
+    Path input = dir.resolve("in.jsonl");
+    Files.writeString(input, "{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"b\",\"value\":2}\n{\"key\":\"c\",\"value\":\"3\"}\n");
+    Result result = kvlog("import", input.toString());
+    assertThat(result.code()).isEqualTo(Main.BAD_INPUT);
+    assertThat(result.err()).contains(input + " line 2 must be {\"key\": \"…\", \"value\": \"…\"}", "1 entries were imported before it");
+    assertThat(kvlog("list").out()).isEqualTo("a\n");
+
+    Files.writeString(input, "not json\n");
+    assertThat(kvlog("import", input.toString()).err()).contains("line 1 is not JSON");
+  }
+
+  @Test
+  void stats_json_isMachineReadable() throws Exception {
+    kvlog("set", "a", "1");
+    JsonNode stats = new ObjectMapper().readTree(kvlog("stats", "--json").out());
+    assertThat(stats.get("entries").asInt()).isEqualTo(1);
+    assertThat(stats.get("schemaVersion").asInt()).isEqualTo(1);
+    assertThat(stats.get("path").asText()).isEqualTo(dir.resolve("kv.db").toString());
+    assertThat(kvlog("stats").out()).contains("entries         1");
+  }
+
+  @Test
+  void everyCommand_hasHelp() {
+    for (String command : new String[] {"set", "get", "delete", "list", "export", "import", "stats"}) {
+      Result help = kvlog(command, "--help");
+      assertThat(help.code()).as(command).isZero();
+      assertThat(help.out()).as(command).startsWith("Usage: kvlog " + command);
+    }
+    assertThat(kvlog("--help").out()).contains("Exit codes:", "key not found");
+  }
+
+  @Test
+  void storeErrors_exitWith3_andSayWhatToDo() throws Exception {
+    Files.writeString(dir.resolve("kv.db"), "this is not a database, it is a note to self\n".repeat(5));
+    Result result = kvlog("get", "k");
+    assertThat(result.code()).isEqualTo(Main.STORE_ERROR);
+    assertThat(result.err()).isEqualTo("kvlog: " + dir.resolve("kv.db")
+        + " is not a KVLog store (file is not a SQLite database); refusing to open it\n");
+  }
+
+  @Test
+  void badUsage_exitsWith2() {
+    assertThat(kvlog("set", "only-a-key").code()).isEqualTo(2);
+    assertThat(kvlog("frobnicate").code()).isEqualTo(2);
+  }
+
+  @Test
+  void invalidText_exitsWith4() {
+    Result result = kvlog("set", "k", "\uD800");
+    assertThat(result.code()).isEqualTo(Main.BAD_INPUT);
+    assertThat(result.err()).contains("value must be valid UTF-16: unpaired surrogate \\uD800 at index 0");
+  }
+}
