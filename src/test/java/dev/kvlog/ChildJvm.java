@@ -20,6 +20,9 @@ final class ChildJvm {
     command.add(javaBinary());
     command.add("-Xshare:auto");
     command.add("-XX:TieredStopAtLevel=1"); // starts faster; the children run briefly
+    if (Runtime.version().feature() >= 22) {
+      command.add("--enable-native-access=ALL-UNNAMED"); // sqlite-jdbc loads a native library
+    }
     command.add("-cp");
     command.add(System.getProperty("java.class.path"));
     command.add(main.getName());
