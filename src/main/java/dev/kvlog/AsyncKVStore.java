@@ -5,10 +5,11 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The asynchronous view of a {@link KVStore}: the same operations and guarantees, completed on an
- * executor. A future returned by {@link #set} or {@link #delete} completes only after the change
- * is durable; it completes exceptionally with the exception the synchronous call would throw.
+ * executor. A future returned by {@link #set} or {@link #delete} completes only after the change is
+ * durable; it completes exceptionally with the exception the synchronous call would throw.
  *
- * <p>Thread-safe. Obtain one from {@link KVLog#async()} or {@link KVLog#async(java.util.concurrent.Executor)}.
+ * <p>Thread-safe. Obtain one from {@link KVLog#async()} or {@link
+ * KVLog#async(java.util.concurrent.Executor)}.
  *
  * @param <K> key type
  * @param <V> value type

@@ -4,9 +4,9 @@ package dev.kvlog;
  * Converts keys or values to and from the TEXT stored in the database.
  *
  * <p>{@code decode(encode(x))} must equal {@code x}, and {@code encode} must return the same text
- * for equal inputs (keys are compared by their encoded text). Implementations must be
- * thread-safe. A codec may throw any {@link RuntimeException} for input it cannot convert; the
- * store passes it to the caller and changes nothing.
+ * for equal inputs (keys are compared by their encoded text). Implementations must be thread-safe.
+ * A codec may throw any {@link RuntimeException} for input it cannot convert; the store passes it
+ * to the caller and changes nothing.
  *
  * @param <T> the type converted
  * @see Codecs

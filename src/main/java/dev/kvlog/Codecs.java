@@ -32,10 +32,11 @@ public final class Codecs {
   }
 
   /**
-   * Stores values as JSON text, so they can be queried with SQLite's JSON functions
-   * ({@code SELECT json_extract(value, '$.name') FROM kv}). Needs {@code
+   * Stores values as JSON text, so they can be queried with SQLite's JSON functions ({@code SELECT
+   * json_extract(value, '$.name') FROM kv}). Needs {@code
    * com.fasterxml.jackson.core:jackson-databind} on the classpath (an optional dependency of
-   * KVLog). Every {@code decode} builds a fresh object, so a caller can never change a cached value.
+   * KVLog). Every {@code decode} builds a fresh object, so a caller can never change a cached
+   * value.
    *
    * @param type the class values are decoded to
    */
@@ -48,6 +49,7 @@ public final class Codecs {
    * reconfigured afterwards, or the same value may be encoded to different text.
    */
   public static <T> Codec<T> json(ObjectMapper mapper, Class<T> type) {
-    return new JsonCodec<>(Objects.requireNonNull(mapper, "mapper"), Objects.requireNonNull(type, "type"));
+    return new JsonCodec<>(
+        Objects.requireNonNull(mapper, "mapper"), Objects.requireNonNull(type, "type"));
   }
 }

@@ -44,8 +44,8 @@ import java.util.function.Supplier;
  * a write returns is the one the log held, and the cache always equals what a reopen would read.
  *
  * <p><b>Crashes.</b> A write either committed (its commit frame, with valid checksums, is in the
- * fsynced WAL) or it did not; at the next open SQLite replays committed frames and ignores any
- * torn tail. A crash can lose only writes whose call had not returned.
+ * fsynced WAL) or it did not; at the next open SQLite replays committed frames and ignores any torn
+ * tail. A crash can lose only writes whose call had not returned.
  *
  * <p><b>Ownership.</b> One store object in one process owns the files, enforced by an OS lock on
  * {@code <file>-lock}. Other processes may read the database with {@code sqlite3} at any time.
@@ -67,8 +67,13 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   private volatile boolean closed;
   private volatile ExecutorService defaultExecutor; // created on the first async() call
 
-  private KVLog(Builder<K, V> b, OwnerLock ownerLock, Database database, WarmCache cache,
-      CommitLog commitLog, int schemaVersion) {
+  private KVLog(
+      Builder<K, V> b,
+      OwnerLock ownerLock,
+      Database database,
+      WarmCache cache,
+      CommitLog commitLog,
+      int schemaVersion) {
     this.path = b.path;
     this.keys = b.keys;
     this.values = b.values;
@@ -152,8 +157,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   }
 
   /**
-   * An asynchronous view of this store. Writes run on virtual threads on JDK 21 and later, and on
-   * a cached pool of daemon threads before that; the executor is shut down by {@link #close()}.
+   * An asynchronous view of this store. Writes run on virtual threads on JDK 21 and later, and on a
+   * cached pool of daemon threads before that; the executor is shut down by {@link #close()}.
    */
   public AsyncKVStore<K, V> async() {
     ExecutorService executor = defaultExecutor;
@@ -251,7 +256,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
 
   private void checkOpen() {
     if (closed) {
-      throw new StoreClosedException(path + " is closed; open it again with KVLog.load or KVLog.builder");
+      throw new StoreClosedException(
+          path + " is closed; open it again with KVLog.load or KVLog.builder");
     }
   }
 
@@ -273,11 +279,12 @@ public final class KVLog<K, V> implements KVStore<K, V> {
           Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
     } catch (ReflectiveOperationException e) {
       AtomicInteger n = new AtomicInteger();
-      return Executors.newCachedThreadPool(task -> {
-        Thread t = new Thread(task, "kvlog-async-" + n.incrementAndGet());
-        t.setDaemon(true);
-        return t;
-      });
+      return Executors.newCachedThreadPool(
+          task -> {
+            Thread t = new Thread(task, "kvlog-async-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+          });
     }
   }
 
@@ -343,7 +350,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
           try (Connection reader = database.connection()) {
             cache = WarmCache.load(reader);
           }
-          return new KVLog<>(this, ownerLock, database, cache, new CommitLog(file, writer, cache), version);
+          return new KVLog<>(
+              this, ownerLock, database, cache, new CommitLog(file, writer, cache), version);
         } catch (SQLException | RuntimeException e) {
           writer.close();
           throw e;

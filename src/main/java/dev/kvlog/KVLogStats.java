@@ -11,4 +11,5 @@ import java.nio.file.Path;
  * @param walBytes size of the {@code -wal} file (0 after a clean close)
  * @param schemaVersion the schema version recorded in the store
  */
-public record KVLogStats(Path path, int entries, long databaseBytes, long walBytes, int schemaVersion) {}
+public record KVLogStats(
+    Path path, int entries, long databaseBytes, long walBytes, int schemaVersion) {}

@@ -5,8 +5,8 @@ import java.util.Optional;
 /**
  * A durable key-value store: reads come from memory, writes return once they are durable.
  *
- * <p>Implementations are thread-safe: one instance may be shared by any number of platform
- * threads, virtual threads and asynchronous tasks without external locking.
+ * <p>Implementations are thread-safe: one instance may be shared by any number of platform threads,
+ * virtual threads and asynchronous tasks without external locking.
  *
  * @param <K> key type
  * @param <V> value type
@@ -23,8 +23,8 @@ public interface KVStore<K, V> extends AutoCloseable {
   Optional<V> get(K key);
 
   /**
-   * Stores {@code value} under {@code key}. Returns only after the change is durable (fsynced),
-   * and no other thread can observe it before that.
+   * Stores {@code value} under {@code key}. Returns only after the change is durable (fsynced), and
+   * no other thread can observe it before that.
    *
    * @return the value the key held before this call, if any
    * @throws NullPointerException if {@code key} or {@code value} is null

@@ -1,6 +1,9 @@
 package dev.kvlog;
 
-/** The store could not be opened: a bad path, a file that is not a KVLog store, missing permissions, or a configuration that SQLite did not accept. */
+/**
+ * The store could not be opened: a bad path, a file that is not a KVLog store, missing permissions,
+ * or a configuration that SQLite did not accept.
+ */
 public class StoreOpenException extends KVLogException {
   private static final long serialVersionUID = 1L;
 

@@ -46,11 +46,14 @@ class BadInputTest {
   @Test
   void nullKeyOrValue_isRejectedByName() {
     assertThatThrownBy(() -> store.get(null))
-        .isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("key must not be null");
     assertThatThrownBy(() -> store.set(null, "v"))
-        .isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("key must not be null");
     assertThatThrownBy(() -> store.delete(null))
-        .isInstanceOf(NullPointerException.class).hasMessage("key must not be null");
+        .isInstanceOf(NullPointerException.class)
+        .hasMessage("key must not be null");
     assertThatThrownBy(() -> store.set("a", null))
         .isInstanceOf(NullPointerException.class)
         .hasMessage("value must not be null; use delete(key) to remove a key");
@@ -63,10 +66,12 @@ class BadInputTest {
         .hasMessageStartingWith("key must be valid UTF-16: unpaired surrogate \\uD800 at index 2");
     assertThatThrownBy(() -> store.set("a", "\uDC00"))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageStartingWith("value must be valid UTF-16: unpaired surrogate \\uDC00 at index 0");
+        .hasMessageStartingWith(
+            "value must be valid UTF-16: unpaired surrogate \\uDC00 at index 0");
     assertThatThrownBy(() -> store.set("a", "x\uD83D")) // high surrogate at the very end
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageStartingWith("value must be valid UTF-16: unpaired surrogate \\uD83D at index 1");
+        .hasMessageStartingWith(
+            "value must be valid UTF-16: unpaired surrogate \\uD83D at index 1");
     assertThatThrownBy(() -> store.get("\uDE00\uD83D"))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("at index 0");
@@ -87,7 +92,8 @@ class BadInputTest {
     KVLog<String, String> other = KVLog.load(dir.resolve("other.db"));
     other.close();
     assertThatThrownBy(() -> other.set("k", "v"))
-        .isInstanceOf(StoreClosedException.class).hasMessageContaining("other.db is closed");
+        .isInstanceOf(StoreClosedException.class)
+        .hasMessageContaining("other.db is closed");
   }
 
   @Test
@@ -107,7 +113,8 @@ class BadInputTest {
         }
       }
       assertThat(full).as("the capped database filled up").isNotNull();
-      assertThat(full.getMessage()).contains("set of key \"big" + (i - 1) + "\"", "full", "free space");
+      assertThat(full.getMessage())
+          .contains("set of key \"big" + (i - 1) + "\"", "full", "free space");
       assertThat(full.storeFailed()).isFalse();
       assertThat(full.getCause()).isInstanceOf(java.sql.SQLException.class);
       assertThat(small.get("big" + (i - 1))).as("cache unchanged by the failed write").isEmpty();
@@ -139,13 +146,15 @@ class BadInputTest {
     Files.write(garbage, bytes);
     assertThatThrownBy(() -> KVLog.load(garbage))
         .isInstanceOf(StoreOpenException.class)
-        .hasMessage(garbage + " is not a KVLog store (file is not a SQLite database); refusing to open it");
+        .hasMessage(
+            garbage + " is not a KVLog store (file is not a SQLite database); refusing to open it");
     assertThat(Files.readAllBytes(garbage)).isEqualTo(bytes);
     assertThat(dir.resolve("garbage.db-wal")).doesNotExist();
 
     Path tiny = dir.resolve("tiny.db");
     Files.writeString(tiny, "hello");
-    assertThatThrownBy(() -> KVLog.load(tiny)).isInstanceOf(StoreOpenException.class)
+    assertThatThrownBy(() -> KVLog.load(tiny))
+        .isInstanceOf(StoreOpenException.class)
         .hasMessageContaining("file is not a SQLite database");
     assertThat(Files.readString(tiny)).isEqualTo("hello");
   }
@@ -161,14 +170,17 @@ class BadInputTest {
     byte[] before = Files.readAllBytes(foreign);
     assertThatThrownBy(() -> KVLog.load(foreign))
         .isInstanceOf(StoreOpenException.class)
-        .hasMessage(foreign + " is a SQLite database but not a KVLog store (application_id=0,"
-            + " tables=[users]); refusing to open it. Choose another path.");
+        .hasMessage(
+            foreign
+                + " is a SQLite database but not a KVLog store (application_id=0,"
+                + " tables=[users]); refusing to open it. Choose another path.");
     assertThat(Files.readAllBytes(foreign)).isEqualTo(before);
   }
 
   @Test
   void unwritableDirectory_isRefused() throws Exception {
-    assumeTrue(!"root".equals(System.getProperty("user.name")),
+    assumeTrue(
+        !"root".equals(System.getProperty("user.name")),
         "root ignores directory permissions; the read-only mount test covers root");
     Path locked = Files.createDirectory(dir.resolve("locked"));
     Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("r-x------"));
@@ -185,7 +197,8 @@ class BadInputTest {
   void readOnlyFileSystem_isRefused() throws Exception {
     assumeTrue("root".equals(System.getProperty("user.name")), "mounting needs root");
     Path mount = Files.createDirectory(dir.resolve("ro"));
-    assumeTrue(run("mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount.toString()) == 0,
+    assumeTrue(
+        run("mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount.toString()) == 0,
         "cannot mount a tmpfs here");
     try {
       assertThatThrownBy(() -> KVLog.load(mount.resolve("kv.db")))
@@ -197,7 +210,10 @@ class BadInputTest {
   }
 
   static int run(String... command) throws Exception {
-    return new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
+    return new ProcessBuilder(command)
+        .redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+        .start()
+        .waitFor();
   }
 }

@@ -11,7 +11,9 @@ final class ChildJvm {
   private ChildJvm() {}
 
   static String javaBinary() {
-    return ProcessHandle.current().info().command()
+    return ProcessHandle.current()
+        .info()
+        .command()
         .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
   }
 
@@ -31,6 +33,8 @@ final class ChildJvm {
   }
 
   static Process start(Class<?> main, String... args) throws IOException {
-    return new ProcessBuilder(command(main, args)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    return new ProcessBuilder(command(main, args))
+        .redirectError(ProcessBuilder.Redirect.INHERIT)
+        .start();
   }
 }

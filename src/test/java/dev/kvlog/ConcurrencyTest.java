@@ -30,8 +30,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Many writers on a few keys, through every kind of caller. Each set writes a value no other
  * operation writes, so the (prior → new) pairs the calls returned must chain, per key, into one
- * serial history that ends in the value the cache holds and a reopen reads. Two writers that
- * saw the same prior value, a lost update or a cache that disagrees with the table breaks it.
+ * serial history that ends in the value the cache holds and a reopen reads. Two writers that saw
+ * the same prior value, a lost update or a cache that disagrees with the table breaks it.
  */
 class ConcurrencyTest {
   static final int KEYS = 6;
@@ -81,34 +81,42 @@ class ConcurrencyTest {
     };
   }
 
-  private void run(KVLog<String, String> store, ExecutorService executor, Caller caller,
-      ConcurrentLinkedQueue<Op> history) throws Exception {
+  private void run(
+      KVLog<String, String> store,
+      ExecutorService executor,
+      Caller caller,
+      ConcurrentLinkedQueue<Op> history)
+      throws Exception {
     CountDownLatch start = new CountDownLatch(1);
     AtomicReference<Throwable> failure = new AtomicReference<>();
     List<java.util.concurrent.Future<?>> tasks = new ArrayList<>();
     for (int w = 0; w < WRITERS; w++) {
       int writer = w;
-      tasks.add(executor.submit(() -> {
-        try {
-          start.await();
-          Random random = new Random(writer);
-          for (int i = 0; i < OPS_PER_WRITER; i++) {
-            String key = "key" + random.nextInt(KEYS);
-            if (random.nextInt(5) == 0) {
-              history.add(new Op(key, caller.delete(key).orElse(null), null));
-            } else {
-              String value = "w" + writer + "-" + i;
-              history.add(new Op(key, caller.set(key, value).orElse(null), value));
-            }
-            // Readers run alongside: a get never blocks and never sees a value nobody wrote.
-            store.get("key" + ThreadLocalRandom.current().nextInt(KEYS))
-                .ifPresent(v -> assertThat(v).matches("w\\d+-\\d+"));
-          }
-        } catch (Throwable t) {
-          failure.compareAndSet(null, t);
-        }
-        return null;
-      }));
+      tasks.add(
+          executor.submit(
+              () -> {
+                try {
+                  start.await();
+                  Random random = new Random(writer);
+                  for (int i = 0; i < OPS_PER_WRITER; i++) {
+                    String key = "key" + random.nextInt(KEYS);
+                    if (random.nextInt(5) == 0) {
+                      history.add(new Op(key, caller.delete(key).orElse(null), null));
+                    } else {
+                      String value = "w" + writer + "-" + i;
+                      history.add(new Op(key, caller.set(key, value).orElse(null), value));
+                    }
+                    // Readers run alongside: a get never blocks and never sees a value nobody
+                    // wrote.
+                    store
+                        .get("key" + ThreadLocalRandom.current().nextInt(KEYS))
+                        .ifPresent(v -> assertThat(v).matches("w\\d+-\\d+"));
+                  }
+                } catch (Throwable t) {
+                  failure.compareAndSet(null, t);
+                }
+                return null;
+              }));
     }
     start.countDown();
     for (java.util.concurrent.Future<?> task : tasks) {
@@ -123,7 +131,9 @@ class ConcurrencyTest {
     }
   }
 
-  /** The returned prior values chain into one serial history per key ending at {@code finalState}. */
+  /**
+   * The returned prior values chain into one serial history per key ending at {@code finalState}.
+   */
   static void assertSerializable(Iterable<Op> history, Map<String, String> finalState) {
     Map<String, List<Op>> byKey = new HashMap<>();
     history.forEach(op -> byKey.computeIfAbsent(op.key(), k -> new ArrayList<>()).add(op));
@@ -136,7 +146,8 @@ class ConcurrencyTest {
       for (Op op : e.getValue()) {
         if (op.prior() != null) {
           assertThat(consumed.add(op.prior()))
-              .as("%s: value %s was replaced or deleted by two operations", key, op.prior()).isTrue();
+              .as("%s: value %s was replaced or deleted by two operations", key, op.prior())
+              .isTrue();
         }
         if (op.written() != null) {
           written.add(op.written());
@@ -147,13 +158,18 @@ class ConcurrencyTest {
           removals++;
         }
       }
-      assertThat(written).as("%s: every replaced value was written first", key).containsAll(consumed);
+      assertThat(written)
+          .as("%s: every replaced value was written first", key)
+          .containsAll(consumed);
       String last = finalState.get(key);
       Set<String> survivors = new HashSet<>(written);
       survivors.removeAll(consumed);
-      assertThat(survivors).as("%s: the one value never replaced is the final one", key)
+      assertThat(survivors)
+          .as("%s: the one value never replaced is the final one", key)
           .isEqualTo(last == null ? Set.of() : Set.of(last));
-      assertThat(inserts - removals).as("%s: inserts minus removals", key).isEqualTo(last == null ? 0 : 1);
+      assertThat(inserts - removals)
+          .as("%s: inserts minus removals", key)
+          .isEqualTo(last == null ? 0 : 1);
     }
   }
 
@@ -174,7 +190,9 @@ class ConcurrencyTest {
   void virtualThreads_keepCacheEqualToLog() throws Exception {
     ExecutorService virtual;
     try {
-      virtual = (ExecutorService) Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
+      virtual =
+          (ExecutorService)
+              Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
     } catch (NoSuchMethodException e) {
       assumeTrue(false, "virtual threads need JDK 21+, running on " + Runtime.version());
       return;
@@ -200,14 +218,16 @@ class ConcurrencyTest {
   }
 
   /**
-   * Writers are tasks that chain CompletableFutures from {@link KVLog#async(java.util.concurrent.Executor)}:
-   * each operation is issued from the previous one's completion, on the store's executor.
+   * Writers are tasks that chain CompletableFutures from {@link
+   * KVLog#async(java.util.concurrent.Executor)}: each operation is issued from the previous one's
+   * completion, on the store's executor.
    */
   private void hammerAsync(ExecutorService asyncExecutor) throws Exception {
     Path db = dir.resolve("kv.db");
     ConcurrentLinkedQueue<Op> history = new ConcurrentLinkedQueue<>();
     try (KVLog<String, String> store = KVLog.load(db)) {
-      AsyncKVStore<String, String> async = asyncExecutor == null ? store.async() : store.async(asyncExecutor);
+      AsyncKVStore<String, String> async =
+          asyncExecutor == null ? store.async() : store.async(asyncExecutor);
       List<CompletableFuture<Void>> writers = new ArrayList<>();
       for (int w = 0; w < WRITERS; w++) {
         Random random = new Random(w);
@@ -217,14 +237,22 @@ class ConcurrencyTest {
           String key = "key" + random.nextInt(KEYS);
           boolean delete = random.nextInt(5) == 0;
           String value = "w" + writer + "-" + i;
-          chain = chain.thenCompose(ignored -> delete
-              ? async.delete(key).thenAccept(p -> history.add(new Op(key, p.orElse(null), null)))
-              : async.set(key, value).thenAccept(p -> history.add(new Op(key, p.orElse(null), value))));
+          chain =
+              chain.thenCompose(
+                  ignored ->
+                      delete
+                          ? async
+                              .delete(key)
+                              .thenAccept(p -> history.add(new Op(key, p.orElse(null), null)))
+                          : async
+                              .set(key, value)
+                              .thenAccept(p -> history.add(new Op(key, p.orElse(null), value))));
         }
         writers.add(chain);
       }
       try {
-        CompletableFuture.allOf(writers.toArray(new CompletableFuture<?>[0])).get(120, TimeUnit.SECONDS);
+        CompletableFuture.allOf(writers.toArray(new CompletableFuture<?>[0]))
+            .get(120, TimeUnit.SECONDS);
       } catch (TimeoutException e) {
         throw new AssertionError("async writers hung; thread dump:\n" + threadDump(), e);
       }

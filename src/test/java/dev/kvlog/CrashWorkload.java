@@ -9,8 +9,8 @@ import java.util.Random;
  * sequence one by one, appending {@code n} to the ack file after operation {@code n} returned,
  * until killed. The acks go to a file with one unbuffered write each, not to a pipe: a killed
  * process's file writes are in the page cache, while the JDK may drop the unread tail of a dead
- * child's stdout pipe (seen here: a store two operations ahead of the acks read from stdout).
- * Both sides derive the same sequence from the seed, so the parent knows what was issued.
+ * child's stdout pipe (seen here: a store two operations ahead of the acks read from stdout). Both
+ * sides derive the same sequence from the seed, so the parent knows what was issued.
  */
 final class CrashWorkload {
   /** Operation {@code n} of the sequence for {@code seed}: a delete when value is null. */

@@ -20,16 +20,21 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code strace}, and between any two acknowledgements (each printed right after a {@code set}
  * returned) the {@code -wal} file must have been fsynced. A kill test cannot show this (a killed
  * process loses nothing that reached the kernel); a missing fsync is exactly what power loss
- * punishes. The same check on a writer with {@code synchronous=NORMAL} must find violations,
- * which proves the check can fail.
+ * punishes. The same check on a writer with {@code synchronous=NORMAL} must find violations, which
+ * proves the check can fail.
  */
 class DurabilityTest {
   static final int WRITES = 20;
-  private static final Pattern OPEN = Pattern.compile("^\\d+\\s+openat\\([^\"]*\"([^\"]+)\".*\\)\\s+=\\s+(\\d+)");
-  private static final Pattern SYNC = Pattern.compile("^(\\d+)\\s+f(?:data)?sync\\((\\d+)\\)\\s+=\\s+0");
-  private static final Pattern SYNC_START = Pattern.compile("^(\\d+)\\s+f(?:data)?sync\\((\\d+) <unfinished");
-  private static final Pattern SYNC_END = Pattern.compile("^(\\d+)\\s+<\\.\\.\\. f(?:data)?sync resumed>.*=\\s+0");
-  private static final Pattern OUT = Pattern.compile("^\\d+\\s+write\\(1, \"(START|ACK \\d+)\\\\n\"");
+  private static final Pattern OPEN =
+      Pattern.compile("^\\d+\\s+openat\\([^\"]*\"([^\"]+)\".*\\)\\s+=\\s+(\\d+)");
+  private static final Pattern SYNC =
+      Pattern.compile("^(\\d+)\\s+f(?:data)?sync\\((\\d+)\\)\\s+=\\s+0");
+  private static final Pattern SYNC_START =
+      Pattern.compile("^(\\d+)\\s+f(?:data)?sync\\((\\d+) <unfinished");
+  private static final Pattern SYNC_END =
+      Pattern.compile("^(\\d+)\\s+<\\.\\.\\. f(?:data)?sync resumed>.*=\\s+0");
+  private static final Pattern OUT =
+      Pattern.compile("^\\d+\\s+write\\(1, \"(START|ACK \\d+)\\\\n\"");
 
   @TempDir Path dir;
 
@@ -42,22 +47,49 @@ class DurabilityTest {
   @Test
   void theCheckCatchesAWriterThatDoesNotSyncEachCommit() throws Exception {
     List<String> violations = traceViolations("raw-normal");
-    assertThat(violations).as("synchronous=NORMAL skips the per-commit fsync").hasSizeGreaterThan(WRITES / 2);
+    assertThat(violations)
+        .as("synchronous=NORMAL skips the per-commit fsync")
+        .hasSizeGreaterThan(WRITES / 2);
   }
 
-  /** Runs the child under strace and returns one line per acknowledgement not preceded by a WAL sync. */
+  /**
+   * Runs the child under strace and returns one line per acknowledgement not preceded by a WAL
+   * sync.
+   */
   private List<String> traceViolations(String mode) throws Exception {
     assumeTrue(System.getProperty("os.name").startsWith("Linux"), "strace is Linux-only");
-    assumeTrue(Files.isExecutable(Path.of("/usr/bin/strace")), "strace is not installed (apt-get install strace)");
+    assumeTrue(
+        Files.isExecutable(Path.of("/usr/bin/strace")),
+        "strace is not installed (apt-get install strace)");
     Path trace = dir.resolve("trace.txt");
-    List<String> command = new ArrayList<>(List.of("/usr/bin/strace", "-f", "-qq", "-s", "64",
-        "-e", "trace=openat,fsync,fdatasync,write", "-e", "signal=none", "-o", trace.toString()));
-    command.addAll(ChildJvm.command(SyncBeforeAckChild.class, dir.resolve("kv.db").toString(),
-        Integer.toString(WRITES), mode));
-    Process process = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(dir.resolve("child.out").toFile()).start();
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                "/usr/bin/strace",
+                "-f",
+                "-qq",
+                "-s",
+                "64",
+                "-e",
+                "trace=openat,fsync,fdatasync,write",
+                "-e",
+                "signal=none",
+                "-o",
+                trace.toString()));
+    command.addAll(
+        ChildJvm.command(
+            SyncBeforeAckChild.class,
+            dir.resolve("kv.db").toString(),
+            Integer.toString(WRITES),
+            mode));
+    Process process =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(dir.resolve("child.out").toFile())
+            .start();
     assertThat(process.waitFor(120, TimeUnit.SECONDS)).as("traced child finished").isTrue();
-    assumeTrue(process.exitValue() == 0 || !Files.readString(dir.resolve("child.out")).contains("ptrace"),
+    assumeTrue(
+        process.exitValue() == 0 || !Files.readString(dir.resolve("child.out")).contains("ptrace"),
         "ptrace is not permitted here");
     assertThat(process.exitValue()).as(Files.readString(dir.resolve("child.out"))).isZero();
 
@@ -84,7 +116,8 @@ class DurabilityTest {
         } else if (started) {
           acks++;
           if (!walSynced) {
-            violations.add(m.group(1) + " was printed with no WAL fsync since the previous write returned");
+            violations.add(
+                m.group(1) + " was printed with no WAL fsync since the previous write returned");
           }
         }
         walSynced = false;

@@ -26,7 +26,8 @@ class FilesAndPragmasTest {
     }
     try (var files = Files.list(dir)) {
       assertThat(files.map(p -> p.getFileName().toString()))
-          .as("nothing but the documented files").isSubsetOf("kv.db", "kv.db-wal", "kv.db-shm", "kv.db-lock");
+          .as("nothing but the documented files")
+          .isSubsetOf("kv.db", "kv.db-wal", "kv.db-shm", "kv.db-lock");
     }
   }
 
@@ -53,7 +54,8 @@ class FilesAndPragmasTest {
 
   @Test
   void busyTimeout_outOfRange_isRejected() {
-    assertThatThrownBy(() -> KVLog.builder(dir.resolve("kv.db")).busyTimeout(java.time.Duration.ofSeconds(-1)))
+    assertThatThrownBy(
+            () -> KVLog.builder(dir.resolve("kv.db")).busyTimeout(java.time.Duration.ofSeconds(-1)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("busyTimeout must be between 0 and 1 hour, was PT-1S");
   }

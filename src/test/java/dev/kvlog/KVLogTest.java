@@ -112,7 +112,8 @@ class KVLogTest {
     store.set("k", "v");
     store.close();
     store.close();
-    assertThatThrownBy(() -> store.get("k")).isInstanceOf(StoreClosedException.class)
+    assertThatThrownBy(() -> store.get("k"))
+        .isInstanceOf(StoreClosedException.class)
         .hasMessageContaining("kv.db is closed");
     assertThatThrownBy(() -> store.set("k", "w")).isInstanceOf(StoreClosedException.class);
     assertThatThrownBy(() -> store.delete("k")).isInstanceOf(StoreClosedException.class);
@@ -188,7 +189,8 @@ class KVLogTest {
     }
     try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
         Statement s = c.createStatement();
-        ResultSet rs = s.executeQuery("SELECT json_extract(value, '$.name') FROM kv WHERE key = 'p1'")) {
+        ResultSet rs =
+            s.executeQuery("SELECT json_extract(value, '$.name') FROM kv WHERE key = 'p1'")) {
       assertThat(rs.next()).isTrue();
       assertThat(rs.getString(1)).isEqualTo("Ada");
     }
@@ -196,23 +198,26 @@ class KVLogTest {
 
   @Test
   void codecFailure_reachesTheCaller_andChangesNothing() {
-    Codec<Integer> failing = new Codec<>() {
-      @Override
-      public String encode(Integer value) {
-        if (value < 0) {
-          throw new IllegalArgumentException("negative values are not allowed: " + value);
-        }
-        return value.toString();
-      }
+    Codec<Integer> failing =
+        new Codec<>() {
+          @Override
+          public String encode(Integer value) {
+            if (value < 0) {
+              throw new IllegalArgumentException("negative values are not allowed: " + value);
+            }
+            return value.toString();
+          }
 
-      @Override
-      public Integer decode(String text) {
-        return Integer.valueOf(text);
-      }
-    };
-    try (KVLog<String, Integer> store = KVLog.builder(dir.resolve("kv.db"), Codecs.string(), failing).open()) {
+          @Override
+          public Integer decode(String text) {
+            return Integer.valueOf(text);
+          }
+        };
+    try (KVLog<String, Integer> store =
+        KVLog.builder(dir.resolve("kv.db"), Codecs.string(), failing).open()) {
       store.set("n", 1);
-      assertThatThrownBy(() -> store.set("n", -1)).hasMessage("negative values are not allowed: -1");
+      assertThatThrownBy(() -> store.set("n", -1))
+          .hasMessage("negative values are not allowed: -1");
       assertThat(store.get("n")).contains(1);
     }
   }

@@ -29,7 +29,8 @@ class OwnershipTest {
 
       // A third process is refused too, in its own words.
       Process second = ChildJvm.start(HoldStoreChild.class, db.toString());
-      assertThat(firstLine(second)).startsWith("LOCKED " + db + " is open for writing by another process");
+      assertThat(firstLine(second))
+          .startsWith("LOCKED " + db + " is open for writing by another process");
       assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
     } finally {
       owner.getOutputStream().close(); // lets the owner close its store and exit
@@ -71,14 +72,16 @@ class OwnershipTest {
 
   @Test
   void sqlite3Shell_canReadWhileTheStoreIsOpen() throws Exception {
-    assumeTrue(Files.isExecutable(Path.of("/usr/bin/sqlite3")), "the sqlite3 shell is not installed");
+    assumeTrue(
+        Files.isExecutable(Path.of("/usr/bin/sqlite3")), "the sqlite3 shell is not installed");
     Path db = dir.resolve("kv.db");
     try (KVLog<String, String> store = KVLog.load(db)) {
       store.set("greeting", "hello");
       store.set("other", "x");
       assertThat(sqlite3(db, "SELECT value FROM kv WHERE key = 'greeting';")).isEqualTo("hello");
       store.set("greeting", "hello again");
-      assertThat(sqlite3(db, "SELECT value FROM kv WHERE key = 'greeting';")).isEqualTo("hello again");
+      assertThat(sqlite3(db, "SELECT value FROM kv WHERE key = 'greeting';"))
+          .isEqualTo("hello again");
       assertThat(store.get("other")).contains("x"); // still the owner, still writable
       store.delete("other");
       assertThat(sqlite3(db, "SELECT count(*) FROM kv;")).isEqualTo("1");
@@ -86,8 +89,10 @@ class OwnershipTest {
   }
 
   static String sqlite3(Path db, String sql) throws Exception {
-    Process p = new ProcessBuilder("/usr/bin/sqlite3", "-readonly", db.toString(), sql)
-        .redirectErrorStream(true).start();
+    Process p =
+        new ProcessBuilder("/usr/bin/sqlite3", "-readonly", db.toString(), sql)
+            .redirectErrorStream(true)
+            .start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
     assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
     assertThat(p.exitValue()).as(out).isZero();
@@ -95,6 +100,7 @@ class OwnershipTest {
   }
 
   private static String firstLine(Process p) throws Exception {
-    return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)).readLine();
+    return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))
+        .readLine();
   }
 }

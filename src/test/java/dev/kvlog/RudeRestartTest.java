@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A child JVM writes in a loop and is killed with SIGKILL at a random moment, many times over the
  * same store. After each kill the reopened store must hold every acknowledged write and equal the
- * state after some prefix of the issued operations: with one writer, the acknowledged ones plus
- * at most the one in flight. Set {@code -Dkvlog.rudeRestarts=N} for a longer run.
+ * state after some prefix of the issued operations: with one writer, the acknowledged ones plus at
+ * most the one in flight. Set {@code -Dkvlog.rudeRestarts=N} for a longer run.
  */
 class RudeRestartTest {
   static final int CYCLES = Integer.getInteger("kvlog.rudeRestarts", 15);
@@ -37,10 +37,11 @@ class RudeRestartTest {
     for (int cycle = 0; cycle < CYCLES; cycle++) {
       long seed = cycle + 1;
       Path ackFile = dir.resolve("acks-" + cycle);
-      Process child = ChildJvm.start(CrashWorkload.class, db.toString(), Long.toString(seed),
-          ackFile.toString());
-      BufferedReader out = new BufferedReader(
-          new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
+      Process child =
+          ChildJvm.start(
+              CrashWorkload.class, db.toString(), Long.toString(seed), ackFile.toString());
+      BufferedReader out =
+          new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
       assertThat(out.readLine()).as("child started").isEqualTo("READY");
       Thread.sleep(50 + random.nextInt(400));
       child.destroyForcibly(); // SIGKILL
@@ -50,7 +51,9 @@ class RudeRestartTest {
         assertThat(lines.get(n)).as("acks are written in order").isEqualTo(Integer.toString(n));
       }
       int a = lines.size();
-      assertThat(a).as("cycle %d: the child acknowledged writes before the kill", cycle).isPositive();
+      assertThat(a)
+          .as("cycle %d: the child acknowledged writes before the kill", cycle)
+          .isPositive();
 
       Map<String, String> acknowledged = new HashMap<>(model);
       for (int n = 0; n < a; n++) {
@@ -63,9 +66,10 @@ class RudeRestartTest {
         Map<String, String> actual = contents(reopened);
         if (!actual.equals(acknowledged)) {
           assertThat(diff(actual, withInFlight))
-              .as("cycle %d: after %d acknowledged ops the store is neither that prefix nor the"
-                  + " next; differences from the acknowledged prefix: %s", cycle, a,
-                  diff(actual, acknowledged))
+              .as(
+                  "cycle %d: after %d acknowledged ops the store is neither that prefix nor the"
+                      + " next; differences from the acknowledged prefix: %s",
+                  cycle, a, diff(actual, acknowledged))
               .isEmpty();
           inFlightApplied++;
         }
@@ -73,8 +77,10 @@ class RudeRestartTest {
       }
       totalAcked += a;
     }
-    System.out.printf("rude restarts: %d kills, %d acknowledged writes checked, %d in-flight writes"
-        + " found committed, 0 lost%n", CYCLES, totalAcked, inFlightApplied);
+    System.out.printf(
+        "rude restarts: %d kills, %d acknowledged writes checked, %d in-flight writes"
+            + " found committed, 0 lost%n",
+        CYCLES, totalAcked, inFlightApplied);
   }
 
   /** Keys whose values differ, with short excerpts: full values can be megabytes. */

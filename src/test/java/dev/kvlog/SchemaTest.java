@@ -54,13 +54,17 @@ class SchemaTest {
     }
     try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
         Statement s = c.createStatement()) {
-      s.executeUpdate("INSERT INTO kvlog_schema(version, description) VALUES (99, 'from the future')");
+      s.executeUpdate(
+          "INSERT INTO kvlog_schema(version, description) VALUES (99, 'from the future')");
     }
     byte[] before = Files.readAllBytes(db);
     assertThatThrownBy(() -> KVLog.load(db))
         .isInstanceOf(SchemaException.class)
-        .hasMessage(db + " has schema version 99, but this KVLog build knows versions up to "
-            + Migrations.latestVersion() + "; upgrade KVLog to open it (the store was not changed)");
+        .hasMessage(
+            db
+                + " has schema version 99, but this KVLog build knows versions up to "
+                + Migrations.latestVersion()
+                + "; upgrade KVLog to open it (the store was not changed)");
     assertThat(Files.readAllBytes(db)).isEqualTo(before);
     // The refused open released everything: the same JVM can open the file with JDBC and KVLog
     // would open it again once the version is back.

@@ -7,8 +7,8 @@ import java.sql.PreparedStatement;
 
 /**
  * The child side of {@link DurabilityTest}: performs N writes and prints {@code ACK n} after each
- * returned. Mode {@code kvlog} writes through KVLog; mode {@code raw-normal} writes through a
- * plain sqlite-jdbc connection with {@code synchronous=NORMAL}, the negative control.
+ * returned. Mode {@code kvlog} writes through KVLog; mode {@code raw-normal} writes through a plain
+ * sqlite-jdbc connection with {@code synchronous=NORMAL}, the negative control.
  */
 final class SyncBeforeAckChild {
   public static void main(String[] args) throws Exception {
@@ -24,12 +24,15 @@ final class SyncBeforeAckChild {
         }
       }
     } else {
-      try (Connection c = DriverManager.getConnection(
-          "jdbc:sqlite:" + db + "?journal_mode=WAL&synchronous=NORMAL")) {
-        c.createStatement().executeUpdate(
-            "CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID");
-        try (PreparedStatement upsert = c.prepareStatement(
-            "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")) {
+      try (Connection c =
+          DriverManager.getConnection(
+              "jdbc:sqlite:" + db + "?journal_mode=WAL&synchronous=NORMAL")) {
+        c.createStatement()
+            .executeUpdate(
+                "CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID");
+        try (PreparedStatement upsert =
+            c.prepareStatement(
+                "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")) {
           System.out.println("START");
           for (int i = 0; i < n; i++) {
             upsert.setString(1, "key" + (i % 5));

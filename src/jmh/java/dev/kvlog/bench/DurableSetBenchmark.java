@@ -54,14 +54,21 @@ public class DurableSetBenchmark {
   public void open() throws Exception {
     dir = Files.createTempDirectory(Path.of("target"), "bench-");
     store = KVLog.load(dir.resolve("kv.db"));
-    raw = DriverManager.getConnection(
-        "jdbc:sqlite:" + dir.resolve("raw.db") + "?journal_mode=WAL&synchronous=FULL");
-    raw.createStatement().executeUpdate(
-        "CREATE TABLE kv(key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID");
-    rawUpsert = raw.prepareStatement(
-        "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-    log = FileChannel.open(dir.resolve("floor.log"), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-        StandardOpenOption.APPEND);
+    raw =
+        DriverManager.getConnection(
+            "jdbc:sqlite:" + dir.resolve("raw.db") + "?journal_mode=WAL&synchronous=FULL");
+    raw.createStatement()
+        .executeUpdate(
+            "CREATE TABLE kv(key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID");
+    rawUpsert =
+        raw.prepareStatement(
+            "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    log =
+        FileChannel.open(
+            dir.resolve("floor.log"),
+            StandardOpenOption.CREATE,
+            StandardOpenOption.WRITE,
+            StandardOpenOption.APPEND);
   }
 
   @TearDown(Level.Trial)

@@ -54,7 +54,8 @@ public class GetBenchmark {
       try (KVLog<String, String> create = KVLog.load(db)) {
         create.set("init", "x");
       }
-      try (PreparedStatement insert = c.prepareStatement("INSERT OR REPLACE INTO kv VALUES (?, ?)")) {
+      try (PreparedStatement insert =
+          c.prepareStatement("INSERT OR REPLACE INTO kv VALUES (?, ?)")) {
         for (int i = 0; i < ENTRIES; i++) {
           insert.setString(1, KEYS[i]);
           insert.setString(2, "v".repeat(100));

@@ -39,12 +39,20 @@ import picocli.CommandLine.ParentCommand;
     version = "kvlog 0.1.0",
     description = "A durable key-value store whose log is SQLite.",
     subcommands = {
-      Main.Set.class, Main.Get.class, Main.Delete.class, Main.List.class,
-      Main.Export.class, Main.Import.class, Main.Stats.class
+      Main.Set.class,
+      Main.Get.class,
+      Main.Delete.class,
+      Main.List.class,
+      Main.Export.class,
+      Main.Import.class,
+      Main.Stats.class
     },
     exitCodeListHeading = "%nExit codes:%n",
     exitCodeList = {
-      "0:success", "1:key not found", "2:bad usage", "3:store error (message says what to do)",
+      "0:success",
+      "1:key not found",
+      "2:bad usage",
+      "3:store error (message says what to do)",
       "4:bad input data"
     })
 public final class Main implements Callable<Integer> {
@@ -65,18 +73,21 @@ public final class Main implements Callable<Integer> {
     if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
       System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     }
-    PrintWriter out = new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
-    PrintWriter err = new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
+    PrintWriter out =
+        new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
+    PrintWriter err =
+        new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
     System.exit(run(out, err, args));
   }
 
   /** Runs the command line with the given output streams and returns its exit code. */
   static int run(PrintWriter out, PrintWriter err, String... args) {
-    int code = new CommandLine(new Main())
-        .setOut(out)
-        .setErr(err)
-        .setExecutionExceptionHandler(Main::handle)
-        .execute(args);
+    int code =
+        new CommandLine(new Main())
+            .setOut(out)
+            .setErr(err)
+            .setExecutionExceptionHandler(Main::handle)
+            .execute(args);
     out.flush();
     err.flush();
     return code;
@@ -94,7 +105,8 @@ public final class Main implements Callable<Integer> {
       err.println("kvlog: " + e.getMessage());
       return STORE_ERROR;
     }
-    if (e instanceof IllegalArgumentException || e instanceof NullPointerException
+    if (e instanceof IllegalArgumentException
+        || e instanceof NullPointerException
         || e instanceof BadInput) {
       err.println("kvlog: " + e.getMessage());
       return BAD_INPUT;
@@ -119,12 +131,18 @@ public final class Main implements Callable<Integer> {
     }
   }
 
-  @Command(name = "set", mixinStandardHelpOptions = true,
+  @Command(
+      name = "set",
+      mixinStandardHelpOptions = true,
       description = "Store VALUE under KEY; returns once it is durable.")
   static final class Set implements Callable<Integer> {
     @ParentCommand Main main;
-    @Parameters(index = "0", paramLabel = "KEY") String key;
-    @Parameters(index = "1", paramLabel = "VALUE") String value;
+
+    @Parameters(index = "0", paramLabel = "KEY")
+    String key;
+
+    @Parameters(index = "1", paramLabel = "VALUE")
+    String value;
 
     @Override
     public Integer call() {
@@ -135,12 +153,16 @@ public final class Main implements Callable<Integer> {
     }
   }
 
-  @Command(name = "get", mixinStandardHelpOptions = true,
+  @Command(
+      name = "get",
+      mixinStandardHelpOptions = true,
       description = "Print the value of KEY; exit code 1 if it is absent.")
   static final class Get implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-    @Parameters(index = "0", paramLabel = "KEY") String key;
+
+    @Parameters(index = "0", paramLabel = "KEY")
+    String key;
 
     @Override
     public Integer call() {
@@ -156,11 +178,16 @@ public final class Main implements Callable<Integer> {
     }
   }
 
-  @Command(name = "delete", mixinStandardHelpOptions = true,
-      description = "Remove KEY; returns once the removal is durable. Removing an absent key is not an error.")
+  @Command(
+      name = "delete",
+      mixinStandardHelpOptions = true,
+      description =
+          "Remove KEY; returns once the removal is durable. Removing an absent key is not an error.")
   static final class Delete implements Callable<Integer> {
     @ParentCommand Main main;
-    @Parameters(index = "0", paramLabel = "KEY") String key;
+
+    @Parameters(index = "0", paramLabel = "KEY")
+    String key;
 
     @Override
     public Integer call() {
@@ -171,13 +198,17 @@ public final class Main implements Callable<Integer> {
     }
   }
 
-  @Command(name = "list", mixinStandardHelpOptions = true,
+  @Command(
+      name = "list",
+      mixinStandardHelpOptions = true,
       description = "Print keys in order, one per line.")
   static final class List implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--prefix", defaultValue = "", description = "Only keys starting with this.")
     String prefix;
+
     @Option(names = "--values", description = "Print KEY<TAB>VALUE.")
     boolean values;
 
@@ -191,27 +222,35 @@ public final class Main implements Callable<Integer> {
     }
   }
 
-  @Command(name = "export", mixinStandardHelpOptions = true,
+  @Command(
+      name = "export",
+      mixinStandardHelpOptions = true,
       description = "Write every entry as JSON lines ({\"key\":…,\"value\":…}), in key order.")
   static final class Export implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-    @Option(names = {"-o", "--output"}, description = "File to write (default: standard output).")
+
+    @Option(
+        names = {"-o", "--output"},
+        description = "File to write (default: standard output).")
     Path output;
 
     @Override
     public Integer call() throws IOException {
       Map<String, String> entries = sorted(main, "");
       Writer stdout = spec.commandLine().getOut();
-      try (Writer w = output == null ? new BufferedWriter(stdout) {
-            @Override
-            public void close() throws IOException {
-              flush(); // leave standard output open
-            }
-          }
-          : Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
+      try (Writer w =
+          output == null
+              ? new BufferedWriter(stdout) {
+                @Override
+                public void close() throws IOException {
+                  flush(); // leave standard output open
+                }
+              }
+              : Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
         for (Map.Entry<String, String> e : entries.entrySet()) {
-          ObjectNode line = JSON.createObjectNode().put("key", e.getKey()).put("value", e.getValue());
+          ObjectNode line =
+              JSON.createObjectNode().put("key", e.getKey()).put("value", e.getValue());
           w.write(JSON.writeValueAsString(line));
           w.write('\n');
         }
@@ -220,13 +259,20 @@ public final class Main implements Callable<Integer> {
     }
   }
 
-  @Command(name = "import", mixinStandardHelpOptions = true,
-      description = "Set every entry of a JSON lines file (as written by export). Each line is"
-          + " durable when read past; a bad line stops the import and names the line.")
+  @Command(
+      name = "import",
+      mixinStandardHelpOptions = true,
+      description =
+          "Set every entry of a JSON lines file (as written by export). Each line is"
+              + " durable when read past; a bad line stops the import and names the line.")
   static final class Import implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-    @Parameters(index = "0", paramLabel = "FILE", defaultValue = "-",
+
+    @Parameters(
+        index = "0",
+        paramLabel = "FILE",
+        defaultValue = "-",
         description = "JSON lines file, or - for standard input (default).")
     String input;
 
@@ -244,13 +290,24 @@ public final class Main implements Callable<Integer> {
           try {
             line = JSON.readTree(text);
           } catch (IOException e) {
-            throw new BadInput(input + " line " + lineNo + " is not JSON; " + count
-                + " entries were imported before it");
+            throw new BadInput(
+                input
+                    + " line "
+                    + lineNo
+                    + " is not JSON; "
+                    + count
+                    + " entries were imported before it");
           }
-          if (!line.isObject() || !line.path("key").isTextual() || !line.path("value").isTextual()) {
-            throw new BadInput(input + " line " + lineNo
-                + " must be {\"key\": \"…\", \"value\": \"…\"} with string key and value; " + count
-                + " entries were imported before it");
+          if (!line.isObject()
+              || !line.path("key").isTextual()
+              || !line.path("value").isTextual()) {
+            throw new BadInput(
+                input
+                    + " line "
+                    + lineNo
+                    + " must be {\"key\": \"…\", \"value\": \"…\"} with string key and value; "
+                    + count
+                    + " entries were imported before it");
           }
           store.set(line.get("key").asText(), line.get("value").asText());
           count++;
@@ -267,11 +324,16 @@ public final class Main implements Callable<Integer> {
     }
   }
 
-  @Command(name = "stats", mixinStandardHelpOptions = true, description = "Print size and file statistics.")
+  @Command(
+      name = "stats",
+      mixinStandardHelpOptions = true,
+      description = "Print size and file statistics.")
   static final class Stats implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-    @Option(names = "--json", description = "Print one JSON object.") boolean json;
+
+    @Option(names = "--json", description = "Print one JSON object.")
+    boolean json;
 
     @Override
     public Integer call() throws IOException {
@@ -281,12 +343,14 @@ public final class Main implements Callable<Integer> {
       }
       PrintWriter out = spec.commandLine().getOut();
       if (json) {
-        out.println(JSON.writeValueAsString(JSON.createObjectNode()
-            .put("path", s.path().toString())
-            .put("entries", s.entries())
-            .put("databaseBytes", s.databaseBytes())
-            .put("walBytes", s.walBytes())
-            .put("schemaVersion", s.schemaVersion())));
+        out.println(
+            JSON.writeValueAsString(
+                JSON.createObjectNode()
+                    .put("path", s.path().toString())
+                    .put("entries", s.entries())
+                    .put("databaseBytes", s.databaseBytes())
+                    .put("walBytes", s.walBytes())
+                    .put("schemaVersion", s.schemaVersion())));
       } else {
         out.printf("path            %s%n", s.path());
         out.printf("entries         %d%n", s.entries());
@@ -301,11 +365,12 @@ public final class Main implements Callable<Integer> {
   private static Map<String, String> sorted(Main main, String prefix) {
     Map<String, String> entries = new TreeMap<>();
     try (KVLog<String, String> store = main.open()) {
-      store.forEach((k, v) -> {
-        if (k.startsWith(prefix)) {
-          entries.put(k, v);
-        }
-      });
+      store.forEach(
+          (k, v) -> {
+            if (k.startsWith(prefix)) {
+              entries.put(k, v);
+            }
+          });
     }
     return entries;
   }

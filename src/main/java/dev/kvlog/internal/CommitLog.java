@@ -17,12 +17,12 @@ import org.slf4j.LoggerFactory;
  * on a connection this class holds for the life of the store; in WAL mode with {@code
  * synchronous=FULL} the statement returns only after the WAL has been fsynced.
  *
- * <p>Writers queue on a fair lock, in arrival order, instead of contending in SQLite's busy
- * handler (which sleeps and retries). Under that lock, a write reads the prior value from the
- * {@link WarmCache} (which equals the table while the lock is held), commits, and only then
- * updates the cache. Hence: the cache never shows an undurable value; the prior value returned
- * and the order of writes to a key agree with the order of commits; and after any interleaving the
- * cache equals what a reopen reads.
+ * <p>Writers queue on a fair lock, in arrival order, instead of contending in SQLite's busy handler
+ * (which sleeps and retries). Under that lock, a write reads the prior value from the {@link
+ * WarmCache} (which equals the table while the lock is held), commits, and only then updates the
+ * cache. Hence: the cache never shows an undurable value; the prior value returned and the order of
+ * writes to a key agree with the order of commits; and after any interleaving the cache equals what
+ * a reopen reads.
  *
  * <p>A failure SQLite guarantees to be clean (disk full, busy, read-only) changes nothing and the
  * store goes on. Any other failure leaves the outcome unknown, so the log refuses further writes
@@ -50,8 +50,9 @@ public final class CommitLog implements AutoCloseable {
   }
 
   private void prepare() throws SQLException {
-    upsert = connection.prepareStatement(
-        "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    upsert =
+        connection.prepareStatement(
+            "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     delete = connection.prepareStatement("DELETE FROM kv WHERE key = ?");
   }
 
@@ -97,8 +98,8 @@ public final class CommitLog implements AutoCloseable {
       lock.lockInterruptibly();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new KVLogException("interrupted while waiting to write to " + path
-          + "; the write was not applied", e);
+      throw new KVLogException(
+          "interrupted while waiting to write to " + path + "; the write was not applied", e);
     }
   }
 
@@ -107,8 +108,14 @@ public final class CommitLog implements AutoCloseable {
       throw new StoreClosedException(path + " is closed");
     }
     if (failure != null) {
-      throw new WriteFailedException(path + " refuses writes since an earlier write failed with an"
-          + " unknown outcome (" + failure.getMessage() + "); close and reopen the store", failure, true);
+      throw new WriteFailedException(
+          path
+              + " refuses writes since an earlier write failed with an"
+              + " unknown outcome ("
+              + failure.getMessage()
+              + "); close and reopen the store",
+          failure,
+          true);
     }
   }
 
@@ -127,8 +134,18 @@ public final class CommitLog implements AutoCloseable {
       failure = e;
       log.error("write to {} failed with an unknown outcome; refusing further writes", path, e);
     }
-    return new WriteFailedException(op + " of key " + Text.excerpt(key) + " in " + path
-        + " failed: " + e.getMessage() + "; " + Errors.writeHint(code), e, !clean);
+    return new WriteFailedException(
+        op
+            + " of key "
+            + Text.excerpt(key)
+            + " in "
+            + path
+            + " failed: "
+            + e.getMessage()
+            + "; "
+            + Errors.writeHint(code),
+        e,
+        !clean);
   }
 
   /**
@@ -148,7 +165,8 @@ public final class CommitLog implements AutoCloseable {
         s.execute("PRAGMA wal_checkpoint(TRUNCATE)");
       } catch (SQLException e) {
         // Not a loss: the WAL stays and SQLite replays it at the next open.
-        log.warn("checkpoint of {} at close failed; the WAL will be replayed at the next open", path, e);
+        log.warn(
+            "checkpoint of {} at close failed; the WAL will be replayed at the next open", path, e);
       }
       for (AutoCloseable c : new AutoCloseable[] {upsert, delete, connection}) {
         try {

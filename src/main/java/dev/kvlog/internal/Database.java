@@ -44,8 +44,8 @@ public final class Database implements AutoCloseable {
   /**
    * Starts the pool on {@code path} and verifies every connection's pragmas.
    *
-   * @param pragmas extra per-connection pragmas (tests use them to weaken durability on purpose
-   *     and check that the verification catches it)
+   * @param pragmas extra per-connection pragmas (tests use them to weaken durability on purpose and
+   *     check that the verification catches it)
    */
   public static Database open(Path path, Duration busyTimeout, Map<String, String> pragmas) {
     HikariConfig config = new HikariConfig();
@@ -66,7 +66,8 @@ public final class Database implements AutoCloseable {
       pool = new HikariDataSource(config);
     } catch (RuntimeException e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
-      throw new StoreOpenException("cannot open SQLite database " + path + ": " + cause.getMessage(), e);
+      throw new StoreOpenException(
+          "cannot open SQLite database " + path + ": " + cause.getMessage(), e);
     }
     Database database = new Database(path, pool);
     try {
@@ -94,17 +95,23 @@ public final class Database implements AutoCloseable {
         long timeout = Long.parseLong(pragma(c, "busy_timeout"));
         String where = " on pooled connection " + i + " of " + POOL_SIZE + " for " + path;
         if (!"wal".equalsIgnoreCase(journal)) {
-          throw new StoreOpenException("PRAGMA journal_mode is " + journal + where
-              + ", expected wal; is the file on a file system without shared memory support?");
+          throw new StoreOpenException(
+              "PRAGMA journal_mode is "
+                  + journal
+                  + where
+                  + ", expected wal; is the file on a file system without shared memory support?");
         }
         if (synchronous < SYNCHRONOUS_FULL) {
-          throw new StoreOpenException("PRAGMA synchronous is " + synchronous + where
-              + ", expected 2 (FULL): without it an acknowledged write could be lost on power"
-              + " loss; refusing to run");
+          throw new StoreOpenException(
+              "PRAGMA synchronous is "
+                  + synchronous
+                  + where
+                  + ", expected 2 (FULL): without it an acknowledged write could be lost on power"
+                  + " loss; refusing to run");
         }
         if (timeout != busyTimeout.toMillis()) {
-          throw new StoreOpenException("PRAGMA busy_timeout is " + timeout + where + ", expected "
-              + busyTimeout.toMillis());
+          throw new StoreOpenException(
+              "PRAGMA busy_timeout is " + timeout + where + ", expected " + busyTimeout.toMillis());
         }
       }
     } catch (SQLException e) {
@@ -143,16 +150,23 @@ public final class Database implements AutoCloseable {
       }
       List<String> tables = new ArrayList<>();
       try (Statement s = c.createStatement();
-          ResultSet rs = s.executeQuery(
-              "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name")) {
+          ResultSet rs =
+              s.executeQuery(
+                  "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name")) {
         while (rs.next()) {
           tables.add(rs.getString(1));
         }
       }
       if (applicationId != 0 || !tables.isEmpty()) {
-        throw new StoreOpenException(path + " is a SQLite database but not a KVLog store"
-            + " (application_id=" + applicationId + ", tables=" + tables + "); refusing to open it."
-            + " Choose another path.");
+        throw new StoreOpenException(
+            path
+                + " is a SQLite database but not a KVLog store"
+                + " (application_id="
+                + applicationId
+                + ", tables="
+                + tables
+                + "); refusing to open it."
+                + " Choose another path.");
       }
     } catch (SQLException e) {
       throw new StoreOpenException(Errors.describe(path, e), e);

@@ -24,7 +24,10 @@ public final class Errors {
       return path + " is not a KVLog store (file is not a SQLite database); refusing to open it";
     }
     if (code == SQLiteErrorCode.SQLITE_CORRUPT.code) {
-      return path + " is corrupt (" + e.getMessage() + "); restore it from a backup."
+      return path
+          + " is corrupt ("
+          + e.getMessage()
+          + "); restore it from a backup."
           + " KVLog will not open or repair it";
     }
     if (code == SQLiteErrorCode.SQLITE_BUSY.code) {

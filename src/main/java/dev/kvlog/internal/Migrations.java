@@ -14,9 +14,9 @@ import java.util.List;
 
 /**
  * Applies the versioned scripts of {@code sql/sqlite/} (shipped on the classpath) and records each
- * in {@code kvlog_schema}. Each script runs in one transaction together with its record, so a
- * crash or a failing statement leaves the previous version intact. A store whose recorded version
- * is newer than this build knows is refused, never downgraded.
+ * in {@code kvlog_schema}. Each script runs in one transaction together with its record, so a crash
+ * or a failing statement leaves the previous version intact. A store whose recorded version is
+ * newer than this build knows is refused, never downgraded.
  */
 public final class Migrations {
   /** The scripts this build knows, in order; the test suite checks this against {@code sql/}. */
@@ -34,8 +34,9 @@ public final class Migrations {
   /** The version recorded in the database; 0 for an empty database. */
   public static int currentVersion(Connection c) throws SQLException {
     try (Statement s = c.createStatement();
-        ResultSet rs = s.executeQuery(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'kvlog_schema'")) {
+        ResultSet rs =
+            s.executeQuery(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'kvlog_schema'")) {
       rs.next();
       if (rs.getInt(1) == 0) {
         return 0;
@@ -59,12 +60,17 @@ public final class Migrations {
     try {
       current = currentVersion(c);
     } catch (SQLException e) {
-      throw new SchemaException("cannot read the schema version of " + database + ": " + e.getMessage(), e);
+      throw new SchemaException(
+          "cannot read the schema version of " + database + ": " + e.getMessage(), e);
     }
     if (current > latestVersion()) {
-      throw new SchemaException(database + " has schema version " + current
-          + ", but this KVLog build knows versions up to " + latestVersion()
-          + "; upgrade KVLog to open it (the store was not changed)");
+      throw new SchemaException(
+          database
+              + " has schema version "
+              + current
+              + ", but this KVLog build knows versions up to "
+              + latestVersion()
+              + "; upgrade KVLog to open it (the store was not changed)");
     }
     for (String script : SQLITE_SCRIPTS) {
       int version = version(script);
@@ -96,8 +102,15 @@ public final class Migrations {
       } catch (SQLException rollback) {
         e.addSuppressed(rollback);
       }
-      throw new SchemaException("migration " + DIRECTORY + script + " failed on " + database
-          + " and was rolled back: " + e.getMessage(), e);
+      throw new SchemaException(
+          "migration "
+              + DIRECTORY
+              + script
+              + " failed on "
+              + database
+              + " and was rolled back: "
+              + e.getMessage(),
+          e);
     } finally {
       try {
         c.setAutoCommit(true);
@@ -110,7 +123,8 @@ public final class Migrations {
   private static String read(String resource) {
     try (InputStream in = Migrations.class.getClassLoader().getResourceAsStream(resource)) {
       if (in == null) {
-        throw new SchemaException(resource + " is missing from the classpath; the KVLog jar is incomplete");
+        throw new SchemaException(
+            resource + " is missing from the classpath; the KVLog jar is incomplete");
       }
       return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     } catch (IOException e) {
@@ -125,6 +139,8 @@ public final class Migrations {
 
   /** "add index" for "V3__add_index.sql". */
   static String description(String script) {
-    return script.substring(script.indexOf("__") + 2, script.length() - ".sql".length()).replace('_', ' ');
+    return script
+        .substring(script.indexOf("__") + 2, script.length() - ".sql".length())
+        .replace('_', ' ');
   }
 }

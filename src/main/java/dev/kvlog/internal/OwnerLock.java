@@ -21,9 +21,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * every POSIX lock this process holds on it, so touching the database file with Java I/O would
  * silently drop SQLite's own locks. For the same reason the registry is consulted <em>before</em>
  * opening the lock file: a second store in this JVM must not open and close a channel on a lock
- * file the first one holds. The OS releases the lock when the owner dies, so a stale lock file
- * left by a crash never blocks a reopen. The file is left in place on close: deleting it would
- * race with a process that has just opened it.
+ * file the first one holds. The OS releases the lock when the owner dies, so a stale lock file left
+ * by a crash never blocks a reopen. The file is left in place on close: deleting it would race with
+ * a process that has just opened it.
  */
 public final class OwnerLock implements AutoCloseable {
   private static final Set<Path> HELD_IN_THIS_JVM = ConcurrentHashMap.newKeySet();
@@ -61,7 +61,8 @@ public final class OwnerLock implements AutoCloseable {
     }
     if (!HELD_IN_THIS_JVM.add(key)) {
       throw new StoreLockedException(
-          database + " is already open in this JVM; share that KVLog instance (it is thread-safe)"
+          database
+              + " is already open in this JVM; share that KVLog instance (it is thread-safe)"
               + " instead of opening the store twice");
     }
     FileChannel channel = null;
@@ -76,12 +77,18 @@ public final class OwnerLock implements AutoCloseable {
       if (lock == null) {
         String pid = readOwner(channel);
         throw new StoreLockedException(
-            database + " is open for writing by another process (" + pid + ", per " + lockFile
+            database
+                + " is open for writing by another process ("
+                + pid
+                + ", per "
+                + lockFile
                 + "); close the store there first. Read-only inspection with sqlite3 is fine.");
       }
       channel.truncate(0);
-      channel.write(ByteBuffer.wrap(
-          ("pid " + ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8)), 0);
+      channel.write(
+          ByteBuffer.wrap(
+              ("pid " + ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8)),
+          0);
       channel.force(true);
       if (created) {
         StoreFiles.syncDirectory(lockFile.getParent());
@@ -91,8 +98,13 @@ public final class OwnerLock implements AutoCloseable {
       closeQuietly(channel);
       HELD_IN_THIS_JVM.remove(key);
       throw new StoreOpenException(
-          "cannot create or lock " + lockFile + " (" + e + "); KVLog needs write access to the"
-              + " directory of the store", e);
+          "cannot create or lock "
+              + lockFile
+              + " ("
+              + e
+              + "); KVLog needs write access to the"
+              + " directory of the store",
+          e);
     } catch (RuntimeException e) {
       closeQuietly(channel);
       HELD_IN_THIS_JVM.remove(key);

@@ -20,21 +20,23 @@ import java.util.Arrays;
  * connection is open, which is the only time KVLog reads the database file with Java I/O.
  */
 public final class StoreFiles {
-  private static final byte[] SQLITE_HEADER = "SQLite format 3\0".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] SQLITE_HEADER =
+      "SQLite format 3\0".getBytes(StandardCharsets.US_ASCII);
   private static final boolean POSIX =
       FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
 
   private StoreFiles() {}
 
   /**
-   * Returns the absolute form of {@code file} after checking that its directory exists (creating
-   * it if needed) and is writable.
+   * Returns the absolute form of {@code file} after checking that its directory exists (creating it
+   * if needed) and is writable.
    */
   public static Path checkPath(Path file) {
     Path path = file.toAbsolutePath().normalize();
     if (Files.isDirectory(path)) {
       throw new StoreOpenException(
-          path + " is a directory; give KVLog the path of a database file, such as "
+          path
+              + " is a directory; give KVLog the path of a database file, such as "
               + path.resolve("kv.db"));
     }
     Path dir = path.getParent();
@@ -45,15 +47,18 @@ public final class StoreFiles {
     }
     if (!Files.isWritable(dir)) {
       throw new StoreOpenException(
-          "directory " + dir + " is not writable; SQLite must create " + path.getFileName()
+          "directory "
+              + dir
+              + " is not writable; SQLite must create "
+              + path.getFileName()
               + "-wal and -shm beside the database: grant write access or choose another path");
     }
     return path;
   }
 
   /**
-   * Creates {@code database} empty and owner-only if it does not exist; otherwise checks that it
-   * is a SQLite database. Never modifies an existing file.
+   * Creates {@code database} empty and owner-only if it does not exist; otherwise checks that it is
+   * a SQLite database. Never modifies an existing file.
    *
    * @return true if the file was created
    */
@@ -74,7 +79,8 @@ public final class StoreFiles {
       long size = Files.size(database);
       if (size > 0 && !hasSqliteHeader(database, size)) {
         throw new StoreOpenException(
-            database + " is not a KVLog store (file is not a SQLite database); refusing to open it");
+            database
+                + " is not a KVLog store (file is not a SQLite database); refusing to open it");
       }
       return false;
     } catch (IOException e) {

@@ -9,16 +9,19 @@ public final class Text {
    * the driver would silently store {@code '?'} instead, and the value read back would differ.
    *
    * @param what "key" or "value", for the message
-   * @throws IllegalArgumentException naming the index of the first unpaired surrogate, or if
-   *     {@code text} is null (a codec returned null)
+   * @throws IllegalArgumentException naming the index of the first unpaired surrogate, or if {@code
+   *     text} is null (a codec returned null)
    */
   public static String requireValidUtf16(String text, String what) {
     if (text == null) {
-      throw new IllegalArgumentException(what + " codec returned null; a codec must encode to text");
+      throw new IllegalArgumentException(
+          what + " codec returned null; a codec must encode to text");
     }
     for (int i = 0, n = text.length(); i < n; i++) {
       char c = text.charAt(i);
-      if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(text.charAt(i + 1))) {
+      if (Character.isHighSurrogate(c)
+          && i + 1 < n
+          && Character.isLowSurrogate(text.charAt(i + 1))) {
         i++;
       } else if (Character.isSurrogate(c)) {
         throw new IllegalArgumentException(
@@ -33,7 +36,8 @@ public final class Text {
 
   /** A short, printable form of {@code text} for error messages. */
   public static String excerpt(String text) {
-    String s = text.length() <= 40 ? text : text.substring(0, 40) + "…(" + text.length() + " chars)";
+    String s =
+        text.length() <= 40 ? text : text.substring(0, 40) + "…(" + text.length() + " chars)";
     return '"' + s.replace("\0", "\\0") + '"';
   }
 }

@@ -11,9 +11,9 @@ import java.util.function.BiConsumer;
  * The whole table in memory, as the encoded text the database holds. Strings are immutable, so no
  * caller can change a cached entry; codecs decode a fresh object on every read.
  *
- * <p>Invariant: only the {@link CommitLog} changes the cache, after the commit that made the
- * change durable and while it still holds the writer lock. So a reader never sees a change a
- * crash could lose, and the cache equals the table whenever no write is in flight.
+ * <p>Invariant: only the {@link CommitLog} changes the cache, after the commit that made the change
+ * durable and while it still holds the writer lock. So a reader never sees a change a crash could
+ * lose, and the cache equals the table whenever no write is in flight.
  */
 public final class WarmCache {
   private final ConcurrentHashMap<String, String> map;

@@ -33,7 +33,8 @@ class MainTest {
     assertThat(kvlog("set", "greeting", "hello").code()).isZero();
     assertThat(kvlog("get", "greeting")).isEqualTo(new Result(0, "hello\n", ""));
     assertThat(kvlog("delete", "greeting").code()).isZero();
-    assertThat(kvlog("get", "greeting")).isEqualTo(new Result(1, "", "kvlog: key not found: greeting\n"));
+    assertThat(kvlog("get", "greeting"))
+        .isEqualTo(new Result(1, "", "kvlog: key not found: greeting\n"));
     assertThat(kvlog("delete", "greeting").code()).as("deleting an absent key is fine").isZero();
   }
 
@@ -44,7 +45,8 @@ class MainTest {
     }
     assertThat(kvlog("list").out()).isEqualTo("order:1\nuser:1\nuser:10\nuser:2\n");
     assertThat(kvlog("list", "--prefix", "user:1").out()).isEqualTo("user:1\nuser:10\n");
-    assertThat(kvlog("list", "--prefix", "order", "--values").out()).isEqualTo("order:1\tv-order:1\n");
+    assertThat(kvlog("list", "--prefix", "order", "--values").out())
+        .isEqualTo("order:1\tv-order:1\n");
   }
 
   @Test
@@ -54,26 +56,46 @@ class MainTest {
     Path export = dir.resolve("export.jsonl");
     assertThat(kvlog("export", "--output", export.toString()).code()).isZero();
     assertThat(Files.readAllLines(export))
-        .containsExactly("{\"key\":\"a\",\"value\":\"1\"}", "{\"key\":\"b\",\"value\":\"line\\nbreak \\\"quoted\\\" \u00e9\"}");
+        .containsExactly(
+            "{\"key\":\"a\",\"value\":\"1\"}",
+            "{\"key\":\"b\",\"value\":\"line\\nbreak \\\"quoted\\\" \u00e9\"}");
     assertThat(kvlog("export").out()).isEqualTo(Files.readString(export));
 
     Path other = dir.resolve("other.db");
-    Result imported = new Result(
-        Main.run(new PrintWriter(new StringWriter()), new PrintWriter(new StringWriter()),
-            "--file", other.toString(), "import", export.toString()), "", "");
+    Result imported =
+        new Result(
+            Main.run(
+                new PrintWriter(new StringWriter()),
+                new PrintWriter(new StringWriter()),
+                "--file",
+                other.toString(),
+                "import",
+                export.toString()),
+            "",
+            "");
     assertThat(imported.code()).isZero();
     StringWriter out = new StringWriter();
-    Main.run(new PrintWriter(out), new PrintWriter(new StringWriter()), "--file", other.toString(), "export");
+    Main.run(
+        new PrintWriter(out),
+        new PrintWriter(new StringWriter()),
+        "--file",
+        other.toString(),
+        "export");
     assertThat(out.toString()).isEqualTo(Files.readString(export));
   }
 
   @Test
   void import_badLine_stopsThere_namesTheLine_andKeepsWhatCameBefore() throws Exception {
     Path input = dir.resolve("in.jsonl");
-    Files.writeString(input, "{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"b\",\"value\":2}\n{\"key\":\"c\",\"value\":\"3\"}\n");
+    Files.writeString(
+        input,
+        "{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"b\",\"value\":2}\n{\"key\":\"c\",\"value\":\"3\"}\n");
     Result result = kvlog("import", input.toString());
     assertThat(result.code()).isEqualTo(Main.BAD_INPUT);
-    assertThat(result.err()).contains(input + " line 2 must be {\"key\": \"…\", \"value\": \"…\"}", "1 entries were imported before it");
+    assertThat(result.err())
+        .contains(
+            input + " line 2 must be {\"key\": \"…\", \"value\": \"…\"}",
+            "1 entries were imported before it");
     assertThat(kvlog("list").out()).isEqualTo("a\n");
 
     Files.writeString(input, "not json\n");
@@ -92,7 +114,8 @@ class MainTest {
 
   @Test
   void everyCommand_hasHelp() {
-    for (String command : new String[] {"set", "get", "delete", "list", "export", "import", "stats"}) {
+    for (String command :
+        new String[] {"set", "get", "delete", "list", "export", "import", "stats"}) {
       Result help = kvlog(command, "--help");
       assertThat(help.code()).as(command).isZero();
       assertThat(help.out()).as(command).startsWith("Usage: kvlog " + command);
@@ -102,11 +125,15 @@ class MainTest {
 
   @Test
   void storeErrors_exitWith3_andSayWhatToDo() throws Exception {
-    Files.writeString(dir.resolve("kv.db"), "this is not a database, it is a note to self\n".repeat(5));
+    Files.writeString(
+        dir.resolve("kv.db"), "this is not a database, it is a note to self\n".repeat(5));
     Result result = kvlog("get", "k");
     assertThat(result.code()).isEqualTo(Main.STORE_ERROR);
-    assertThat(result.err()).isEqualTo("kvlog: " + dir.resolve("kv.db")
-        + " is not a KVLog store (file is not a SQLite database); refusing to open it\n");
+    assertThat(result.err())
+        .isEqualTo(
+            "kvlog: "
+                + dir.resolve("kv.db")
+                + " is not a KVLog store (file is not a SQLite database); refusing to open it\n");
   }
 
   @Test
@@ -119,6 +146,7 @@ class MainTest {
   void invalidText_exitsWith4() {
     Result result = kvlog("set", "k", "\uD800");
     assertThat(result.code()).isEqualTo(Main.BAD_INPUT);
-    assertThat(result.err()).contains("value must be valid UTF-16: unpaired surrogate \\uD800 at index 0");
+    assertThat(result.err())
+        .contains("value must be valid UTF-16: unpaired surrogate \\uD800 at index 0");
   }
 }
