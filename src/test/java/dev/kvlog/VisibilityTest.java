@@ -1,0 +1,71 @@
+package dev.kvlog;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A write that cannot commit yet (another connection holds SQLite's write lock) is invisible to
+ * readers, and readers do not wait for it: {@code get} answers from the cache throughout.
+ */
+class VisibilityTest {
+  @TempDir Path dir;
+
+  @Test
+  void pendingWrite_isInvisible_andReadsDoNotWaitForIt() throws Exception {
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, String> store =
+            KVLog.builder(db).busyTimeout(Duration.ofSeconds(30)).open();
+        Connection other = DriverManager.getConnection("jdbc:sqlite:" + db)) {
+      store.set("k", "v1");
+      try (Statement s = other.createStatement()) {
+        s.execute("BEGIN IMMEDIATE"); // what an open sqlite3 shell in a transaction does
+        CompletableFuture<Optional<String>> pending =
+            CompletableFuture.supplyAsync(() -> store.set("k", "v2"));
+        Thread.sleep(300);
+        assertThat(pending).as("the write waits for SQLite's write lock").isNotDone();
+        for (int i = 0; i < 1000; i++) {
+          assertThat(store.get("k")).as("not committed, so not visible").contains("v1");
+        }
+        assertThat(pending).isNotDone();
+        s.execute("ROLLBACK");
+        assertThat(pending.get(30, TimeUnit.SECONDS)).contains("v1");
+      }
+      assertThat(store.get("k")).contains("v2");
+    }
+  }
+
+  @Test
+  void writeLockHeldLongerThanBusyTimeout_failsCleanly() throws Exception {
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, String> store =
+            KVLog.builder(db).busyTimeout(Duration.ofMillis(200)).open();
+        Connection other = DriverManager.getConnection("jdbc:sqlite:" + db)) {
+      store.set("k", "v1");
+      try (Statement s = other.createStatement()) {
+        s.execute("BEGIN IMMEDIATE");
+        assertThatThrownBy(() -> store.set("k", "v2"))
+            .isInstanceOf(WriteFailedException.class)
+            .hasMessageContaining("set of key \"k\"")
+            .hasMessageContaining("held SQLite's write lock longer than busyTimeout")
+            .satisfies(e -> assertThat(((WriteFailedException) e).storeFailed()).isFalse());
+        assertThat(store.get("k")).contains("v1");
+        s.execute("ROLLBACK");
+      }
+      assertThat(store.set("k", "v3")).contains("v1");
+    }
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      assertThat(store.get("k")).contains("v3");
+    }
+  }
+}
