@@ -12,7 +12,6 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -43,49 +42,31 @@ class ConcurrencyTest {
   /** One completed operation: what it changed, and what it returned. */
   record Op(String key, String prior, String written) {}
 
-  interface Caller {
-    Optional<String> set(String key, String value) throws Exception;
-
-    Optional<String> delete(String key) throws Exception;
-  }
-
-  /** Runs WRITERS tasks on {@code executor}, each calling through {@code caller}. */
-  void hammer(ExecutorService executor, Caller callerFor) throws Exception {
+  /** Runs WRITERS tasks on {@code executor}, each calling the store directly. */
+  void hammer(ExecutorService executor) throws Exception {
     Path db = dir.resolve("kv.db");
     ConcurrentLinkedQueue<Op> history = new ConcurrentLinkedQueue<>();
+    Map<String, String> cache;
     try (KVLog<String, String> store = KVLog.load(db)) {
-      Caller caller = callerFor == null ? sync(store) : callerFor;
-      run(store, executor, caller, history);
-      Map<String, String> cache = contents(store);
-      store.close();
-      try (KVLog<String, String> reopened = KVLog.load(db)) {
-        assertThat(contents(reopened)).as("a reopen reads what the cache held").isEqualTo(cache);
-      }
-      assertSerializable(history, cache);
+      run(store, executor, history);
+      cache = contents(store);
     } finally {
       executor.shutdownNow();
     }
+    assertReopenAndHistoryAgree(db, history, cache);
   }
 
-  private static Caller sync(KVStore<String, String> store) {
-    return new Caller() {
-      @Override
-      public Optional<String> set(String key, String value) {
-        return store.set(key, value);
-      }
-
-      @Override
-      public Optional<String> delete(String key) {
-        return store.delete(key);
-      }
-    };
+  /** A reopen reads what the cache held, and the returned values chain into a serial history. */
+  private static void assertReopenAndHistoryAgree(
+      Path db, Iterable<Op> history, Map<String, String> cache) {
+    try (KVLog<String, String> reopened = KVLog.load(db)) {
+      assertThat(contents(reopened)).as("a reopen reads what the cache held").isEqualTo(cache);
+    }
+    assertSerializable(history, cache);
   }
 
   private void run(
-      KVLog<String, String> store,
-      ExecutorService executor,
-      Caller caller,
-      ConcurrentLinkedQueue<Op> history)
+      KVLog<String, String> store, ExecutorService executor, ConcurrentLinkedQueue<Op> history)
       throws Exception {
     CountDownLatch start = new CountDownLatch(1);
     AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -101,10 +82,10 @@ class ConcurrencyTest {
                   for (int i = 0; i < OPS_PER_WRITER; i++) {
                     String key = "key" + random.nextInt(KEYS);
                     if (random.nextInt(5) == 0) {
-                      history.add(new Op(key, caller.delete(key).orElse(null), null));
+                      history.add(new Op(key, store.delete(key).orElse(null), null));
                     } else {
                       String value = "w" + writer + "-" + i;
-                      history.add(new Op(key, caller.set(key, value).orElse(null), value));
+                      history.add(new Op(key, store.set(key, value).orElse(null), value));
                     }
                     // Readers run alongside: a get never blocks and never sees a value nobody
                     // wrote.
@@ -183,7 +164,7 @@ class ConcurrencyTest {
 
   @Test
   void platformThreads_keepCacheEqualToLog() throws Exception {
-    hammer(Executors.newFixedThreadPool(WRITERS), null);
+    hammer(Executors.newFixedThreadPool(WRITERS));
   }
 
   @Test
@@ -197,7 +178,7 @@ class ConcurrencyTest {
       assumeTrue(false, "virtual threads need JDK 21+, running on " + Runtime.version());
       return;
     }
-    hammer(virtual, null);
+    hammer(virtual);
   }
 
   @Test
@@ -225,6 +206,7 @@ class ConcurrencyTest {
   private void hammerAsync(ExecutorService asyncExecutor) throws Exception {
     Path db = dir.resolve("kv.db");
     ConcurrentLinkedQueue<Op> history = new ConcurrentLinkedQueue<>();
+    Map<String, String> cache;
     try (KVLog<String, String> store = KVLog.load(db)) {
       AsyncKVStore<String, String> async =
           asyncExecutor == null ? store.async() : store.async(asyncExecutor);
@@ -257,16 +239,12 @@ class ConcurrencyTest {
         throw new AssertionError("async writers hung; thread dump:\n" + threadDump(), e);
       }
       assertThat(history).hasSize(WRITERS * OPS_PER_WRITER);
-      Map<String, String> cache = contents(store);
-      store.close();
-      try (KVLog<String, String> reopened = KVLog.load(db)) {
-        assertThat(contents(reopened)).isEqualTo(cache);
-      }
-      assertSerializable(history, cache);
+      cache = contents(store);
     } finally {
       if (asyncExecutor != null) {
         asyncExecutor.shutdownNow();
       }
     }
+    assertReopenAndHistoryAgree(db, history, cache);
   }
 }

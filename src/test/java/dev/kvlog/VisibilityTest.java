@@ -68,4 +68,46 @@ class VisibilityTest {
       assertThat(store.get("k")).contains("v3");
     }
   }
+
+  @Test
+  void writerInterruptedWhileQueued_getsAClearException_andKeepsItsInterruptFlag()
+      throws Exception {
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, String> store =
+            KVLog.builder(db).busyTimeout(Duration.ofSeconds(30)).open();
+        Connection other = DriverManager.getConnection("jdbc:sqlite:" + db)) {
+      try (Statement s = other.createStatement()) {
+        s.execute("BEGIN IMMEDIATE");
+        // The first writer holds KVLog's writer lock while SQLite makes it wait; the second queues.
+        CompletableFuture<Optional<String>> first =
+            CompletableFuture.supplyAsync(() -> store.set("a", "1"));
+        Thread.sleep(200);
+        CompletableFuture<String> second = new CompletableFuture<>();
+        Thread queued =
+            new Thread(
+                () -> {
+                  try {
+                    store.set("b", "2");
+                    second.complete("not interrupted");
+                  } catch (KVLogException e) {
+                    second.complete(
+                        e.getMessage()
+                            + " | interrupted="
+                            + Thread.currentThread().isInterrupted());
+                  }
+                });
+        queued.start();
+        Thread.sleep(200);
+        queued.interrupt();
+        assertThat(second.get(30, TimeUnit.SECONDS))
+            .contains("interrupted while waiting to write to " + db.toAbsolutePath())
+            .contains("the write was not applied")
+            .endsWith("| interrupted=true");
+        s.execute("ROLLBACK");
+        assertThat(first.get(30, TimeUnit.SECONDS)).isEmpty();
+      }
+      assertThat(store.get("a")).contains("1");
+      assertThat(store.get("b")).isEmpty();
+    }
+  }
 }
