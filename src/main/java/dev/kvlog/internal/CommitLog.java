@@ -143,7 +143,7 @@ public final class CommitLog implements AutoCloseable {
             + " failed: "
             + e.getMessage()
             + "; "
-            + Errors.writeHint(code),
+            + Errors.writeHint(clean ? code : -1),
         e,
         !clean);
   }

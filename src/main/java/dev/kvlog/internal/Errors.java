@@ -36,7 +36,7 @@ public final class Errors {
     return "cannot read " + path + ": " + e.getMessage();
   }
 
-  /** A hint for a failed write, by primary result code. */
+  /** A hint for a failed write, by primary result code; -1 for a failure of unknown outcome. */
   static String writeHint(int code) {
     if (code == SQLiteErrorCode.SQLITE_FULL.code) {
       return "the disk (or the database's max_page_count) is full; free space and retry";
