@@ -129,7 +129,11 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return decode(commitLog.delete(k));
   }
 
-  /** The number of entries. */
+  /**
+   * The number of entries.
+   *
+   * @throws StoreClosedException if the store is closed
+   */
   public int size() {
     checkOpen();
     return cache.size();
@@ -138,6 +142,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   /**
    * Calls {@code action} for every entry, in no particular order, from the cache. Weakly
    * consistent: it sees each entry at most once and may or may not see writes made meanwhile.
+   *
+   * @throws StoreClosedException if the store is closed
    */
   public void forEach(BiConsumer<? super K, ? super V> action) {
     Objects.requireNonNull(action, "action");
@@ -145,7 +151,11 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     cache.forEach((k, v) -> action.accept(keys.decode(k), values.decode(v)));
   }
 
-  /** A snapshot of the store's size and files. */
+  /**
+   * A snapshot of the store's size and files.
+   *
+   * @throws StoreClosedException if the store is closed
+   */
   public KVLogStats stats() {
     checkOpen();
     return new KVLogStats(path, cache.size(), sizeOf(path), sizeOf(walFile()), schemaVersion);
@@ -158,9 +168,13 @@ public final class KVLog<K, V> implements KVStore<K, V> {
 
   /**
    * An asynchronous view of this store. Writes run on virtual threads on JDK 21 and later, and on a
-   * cached pool of daemon threads before that; the executor is shut down by {@link #close()}.
+   * cached pool of daemon threads before that; the executor is shut down by {@link #close()}, after
+   * which the view's writes complete with {@link StoreClosedException}.
+   *
+   * @throws StoreClosedException if the store is closed
    */
   public AsyncKVStore<K, V> async() {
+    checkOpen();
     ExecutorService executor = defaultExecutor;
     if (executor == null) {
       synchronized (this) {
@@ -195,11 +209,13 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     };
   }
 
-  private static <T> CompletableFuture<T> call(Supplier<T> op, Executor executor) {
+  private <T> CompletableFuture<T> call(Supplier<T> op, Executor executor) {
     try {
       return CompletableFuture.supplyAsync(op, executor);
     } catch (RejectedExecutionException e) {
-      return CompletableFuture.failedFuture(e);
+      // The default executor is shut down by close(); a caller's executor may refuse for its own
+      // reasons.
+      return CompletableFuture.failedFuture(closed ? closedException() : e);
     }
   }
 
@@ -256,9 +272,13 @@ public final class KVLog<K, V> implements KVStore<K, V> {
 
   private void checkOpen() {
     if (closed) {
-      throw new StoreClosedException(
-          path + " is closed; open it again with KVLog.load or KVLog.builder");
+      throw closedException();
     }
+  }
+
+  private StoreClosedException closedException() {
+    return new StoreClosedException(
+        path + " is closed; open it again with KVLog.load or KVLog.builder");
   }
 
   private Path walFile() {

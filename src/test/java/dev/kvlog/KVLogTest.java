@@ -152,8 +152,9 @@ class KVLogTest {
 
   @Test
   void async_completesWithTheSameResults() throws Exception {
-    try (KVLog<String, String> store = KVLog.load(dir.resolve("kv.db"))) {
-      AsyncKVStore<String, String> async = store.async();
+    KVLog<String, String> store = KVLog.load(dir.resolve("kv.db"));
+    AsyncKVStore<String, String> async = store.async();
+    try {
       assertThat(async.set("a", "1").get()).isEmpty();
       assertThat(async.set("a", "2").get()).contains("1");
       assertThat(async.get("a").get()).contains("2");
@@ -163,7 +164,14 @@ class KVLogTest {
           .withThrowableOfType(ExecutionException.class)
           .withCauseInstanceOf(NullPointerException.class);
       assertThat(store.get("a")).isEmpty();
+    } finally {
+      store.close();
     }
+    assertThat(async.set("a", "late"))
+        .failsWithin(Duration.ofSeconds(10))
+        .withThrowableOfType(ExecutionException.class)
+        .withCauseInstanceOf(StoreClosedException.class);
+    assertThatThrownBy(store::async).isInstanceOf(StoreClosedException.class);
   }
 
   /** A record as Jackson sees it: a mutable bean. */
