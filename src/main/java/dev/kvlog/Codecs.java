@@ -1,9 +1,11 @@
 package dev.kvlog;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.util.Objects;
 
-/** Ready-made {@link Codec}s. All are thread-safe. */
+/**
+ * Ready-made {@link Codec}s. All are thread-safe. No Jackson type appears in this class's
+ * signatures, so it loads (and can be reflected on) without the optional Jackson dependency.
+ */
 public final class Codecs {
 
   private static final Codec<String> STRING =
@@ -39,17 +41,18 @@ public final class Codecs {
    * value.
    *
    * @param type the class values are decoded to
+   * @throws IllegalStateException if Jackson is not on the classpath
    */
   public static <T> Codec<T> json(Class<T> type) {
-    return json(new ObjectMapper(), type);
-  }
-
-  /**
-   * Like {@link #json(Class)}, with a configured {@code ObjectMapper}. The mapper must not be
-   * reconfigured afterwards, or the same value may be encoded to different text.
-   */
-  public static <T> Codec<T> json(ObjectMapper mapper, Class<T> type) {
-    return new JsonCodec<>(
-        Objects.requireNonNull(mapper, "mapper"), Objects.requireNonNull(type, "type"));
+    ObjectMapper mapper;
+    try {
+      mapper = new ObjectMapper();
+    } catch (NoClassDefFoundError e) {
+      throw new IllegalStateException(
+          "Codecs.json needs Jackson: add com.fasterxml.jackson.core:jackson-databind (2.x) to"
+              + " the classpath; KVLog declares it as an optional dependency",
+          e);
+    }
+    return JsonCodec.of(mapper, type);
   }
 }

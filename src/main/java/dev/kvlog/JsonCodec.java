@@ -3,15 +3,33 @@ package dev.kvlog;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.UncheckedIOException;
+import java.util.Objects;
 
-/** Jackson-backed codec; in its own class so that Jackson is loaded only by those who use it. */
-final class JsonCodec<T> implements Codec<T> {
+/**
+ * Stores values as JSON text with Jackson (an optional dependency of KVLog: add {@code
+ * com.fasterxml.jackson.core:jackson-databind} to use it). Thread-safe; every {@code decode} builds
+ * a fresh object. See also {@link Codecs#json(Class)}.
+ *
+ * @param <T> the type converted
+ */
+public final class JsonCodec<T> implements Codec<T> {
   private final ObjectMapper mapper;
   private final Class<T> type;
 
-  JsonCodec(ObjectMapper mapper, Class<T> type) {
+  private JsonCodec(ObjectMapper mapper, Class<T> type) {
     this.mapper = mapper;
     this.type = type;
+  }
+
+  /**
+   * A codec using a configured {@code mapper}. The mapper must not be reconfigured afterwards, or
+   * equal values might be encoded to different text (keys are compared by their text).
+   *
+   * @param type the class values are decoded to
+   */
+  public static <T> JsonCodec<T> of(ObjectMapper mapper, Class<T> type) {
+    return new JsonCodec<>(
+        Objects.requireNonNull(mapper, "mapper"), Objects.requireNonNull(type, "type"));
   }
 
   @Override
