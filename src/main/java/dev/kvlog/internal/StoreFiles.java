@@ -59,15 +59,13 @@ public final class StoreFiles {
   /**
    * Creates {@code database} empty and owner-only if it does not exist; otherwise checks that it is
    * a SQLite database. Never modifies an existing file.
-   *
-   * @return true if the file was created
    */
-  public static boolean createOrCheck(Path database) {
+  public static void createOrCheck(Path database) {
     try {
       if (!Files.exists(database)) {
         Files.createFile(database, ownerOnly());
         syncDirectory(database.getParent());
-        return true;
+        return;
       }
       if (!Files.isRegularFile(database)) {
         throw new StoreOpenException(database + " is not a regular file; refusing to open it");
@@ -82,7 +80,6 @@ public final class StoreFiles {
             database
                 + " is not a KVLog store (file is not a SQLite database); refusing to open it");
       }
-      return false;
     } catch (IOException e) {
       throw new StoreOpenException("cannot create or read " + database + ": " + e, e);
     }
