@@ -19,10 +19,15 @@ class MainTest {
   /** Exit code, standard output and standard error of one invocation. */
   record Result(int code, String out, String err) {}
 
+  /** Runs the CLI on the test's default store. */
   Result kvlog(String... args) {
+    return kvlogOn(dir.resolve("kv.db"), args);
+  }
+
+  static Result kvlogOn(Path file, String... args) {
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
-    List<String> all = new ArrayList<>(List.of("--file", dir.resolve("kv.db").toString()));
+    List<String> all = new ArrayList<>(List.of("--file", file.toString()));
     all.addAll(List.of(args));
     int code = Main.run(new PrintWriter(out), new PrintWriter(err), all.toArray(new String[0]));
     return new Result(code, out.toString(), err.toString());
@@ -62,26 +67,8 @@ class MainTest {
     assertThat(kvlog("export").out()).isEqualTo(Files.readString(export));
 
     Path other = dir.resolve("other.db");
-    Result imported =
-        new Result(
-            Main.run(
-                new PrintWriter(new StringWriter()),
-                new PrintWriter(new StringWriter()),
-                "--file",
-                other.toString(),
-                "import",
-                export.toString()),
-            "",
-            "");
-    assertThat(imported.code()).isZero();
-    StringWriter out = new StringWriter();
-    Main.run(
-        new PrintWriter(out),
-        new PrintWriter(new StringWriter()),
-        "--file",
-        other.toString(),
-        "export");
-    assertThat(out.toString()).isEqualTo(Files.readString(export));
+    assertThat(kvlogOn(other, "import", export.toString()).code()).isZero();
+    assertThat(kvlogOn(other, "export").out()).isEqualTo(Files.readString(export));
   }
 
   @Test
