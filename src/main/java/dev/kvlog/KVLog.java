@@ -5,6 +5,7 @@ import dev.kvlog.internal.Database;
 import dev.kvlog.internal.Errors;
 import dev.kvlog.internal.Migrations;
 import dev.kvlog.internal.OwnerLock;
+import dev.kvlog.internal.Resources;
 import dev.kvlog.internal.StoreFiles;
 import dev.kvlog.internal.Text;
 import dev.kvlog.internal.WarmCache;
@@ -234,25 +235,14 @@ public final class KVLog<K, V> implements KVStore<K, V> {
       }
       closed = true;
     }
-    KVLogException problem = null;
-    for (AutoCloseable step : new AutoCloseable[] {commitLog, database, ownerLock}) {
-      try {
-        step.close();
-      } catch (Exception e) {
-        if (problem == null) {
-          problem = new KVLogException("failed to close " + path + " cleanly", e);
-        } else {
-          problem.addSuppressed(e);
-        }
+    try {
+      Resources.closeAll("failed to close " + path + " cleanly", commitLog, database, ownerLock);
+    } finally {
+      ExecutorService executor = defaultExecutor;
+      if (executor != null) {
+        executor.shutdown();
       }
-    }
-    ExecutorService executor = defaultExecutor;
-    if (executor != null) {
-      executor.shutdown();
-    }
-    cache.clear();
-    if (problem != null) {
-      throw problem;
+      cache.clear();
     }
   }
 

@@ -160,7 +160,6 @@ public final class CommitLog implements AutoCloseable {
         return;
       }
       closed = true;
-      KVLogException problem = null;
       try (Statement s = connection.createStatement()) {
         s.execute("PRAGMA wal_checkpoint(TRUNCATE)");
       } catch (SQLException e) {
@@ -168,20 +167,8 @@ public final class CommitLog implements AutoCloseable {
         log.warn(
             "checkpoint of {} at close failed; the WAL will be replayed at the next open", path, e);
       }
-      for (AutoCloseable c : new AutoCloseable[] {upsert, delete, connection}) {
-        try {
-          c.close();
-        } catch (Exception e) {
-          if (problem == null) {
-            problem = new KVLogException("cannot close the writer connection of " + path, e);
-          } else {
-            problem.addSuppressed(e);
-          }
-        }
-      }
-      if (problem != null) {
-        throw problem;
-      }
+      Resources.closeAll(
+          "cannot close the writer connection of " + path, upsert, delete, connection);
     } finally {
       lock.unlock();
     }
