@@ -1,6 +1,8 @@
 package dev.kvlog;
 
+import dev.kvlog.internal.Checkpointer;
 import dev.kvlog.internal.CommitLog;
+import dev.kvlog.internal.CommitStats;
 import dev.kvlog.internal.Database;
 import dev.kvlog.internal.Errors;
 import dev.kvlog.internal.Migrations;
@@ -14,7 +16,9 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -64,6 +68,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   private final Database database;
   private final WarmCache cache;
   private final CommitLog commitLog;
+  private final Checkpointer checkpointer;
+  private final CommitStats commitStats;
   private final int schemaVersion;
   private volatile boolean closed;
   private volatile ExecutorService defaultExecutor; // created on the first async() call
@@ -72,16 +78,19 @@ public final class KVLog<K, V> implements KVStore<K, V> {
       Builder<K, V> b,
       OwnerLock ownerLock,
       Database database,
-      WarmCache cache,
       CommitLog commitLog,
+      Checkpointer checkpointer,
+      CommitStats commitStats,
       int schemaVersion) {
     this.path = b.path;
     this.keys = b.keys;
     this.values = b.values;
     this.ownerLock = ownerLock;
     this.database = database;
-    this.cache = cache;
+    this.cache = commitLog.cache();
     this.commitLog = commitLog;
+    this.checkpointer = checkpointer;
+    this.commitStats = commitStats;
     this.schemaVersion = schemaVersion;
   }
 
@@ -118,7 +127,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   public Optional<V> set(K key, V value) {
     String k = encodeKey(key);
     Objects.requireNonNull(value, "value must not be null; use delete(key) to remove a key");
-    String v = Text.requireValidUtf16(values.encode(value), "value");
+    String v = encodeValue(value);
     checkOpen();
     return decode(commitLog.set(k, v));
   }
@@ -128,6 +137,42 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     String k = encodeKey(key);
     checkOpen();
     return decode(commitLog.delete(k));
+  }
+
+  @Override
+  public Optional<V> setIfAbsent(K key, V value) {
+    String k = encodeKey(key);
+    String v = encodeValue(value);
+    checkOpen();
+    return decode(commitLog.setIfAbsent(k, v));
+  }
+
+  @Override
+  public boolean compareAndSet(K key, V expected, V newValue) {
+    String k = encodeKey(key);
+    String e = expected == null ? null : encodeValue(expected);
+    String n = newValue == null ? null : encodeValue(newValue);
+    checkOpen();
+    return commitLog.compareAndSet(k, e, n);
+  }
+
+  /**
+   * Applies every change of {@code batch}, in order, in one transaction with one fsync: all of them
+   * or none. Returns once they are durable; no reader sees some of them without the others. An
+   * empty batch writes nothing.
+   *
+   * @throws IllegalArgumentException if a key or value is not valid UTF-16 (nothing is written)
+   * @throws WriteFailedException if the log could not commit the batch; the store is unchanged
+   * @throws StoreClosedException if the store is closed
+   */
+  public void write(WriteBatch<K, V> batch) {
+    Objects.requireNonNull(batch, "batch");
+    List<CommitLog.Change> changes = new ArrayList<>(batch.size());
+    batch.forEach(
+        (k, v) ->
+            changes.add(new CommitLog.Change(encodeKey(k), v == null ? null : encodeValue(v))));
+    checkOpen();
+    commitLog.write(changes);
   }
 
   /**
@@ -159,7 +204,19 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    */
   public KVLogStats stats() {
     checkOpen();
-    return new KVLogStats(path, cache.size(), sizeOf(path), sizeOf(walFile()), schemaVersion);
+    return new KVLogStats(
+        path,
+        cache.size(),
+        sizeOf(path),
+        sizeOf(walFile()),
+        schemaVersion,
+        commitStats.commits(),
+        commitStats.operations(),
+        commitStats.largestGroup(),
+        commitStats.latencyMicros(0.50),
+        commitStats.latencyMicros(0.99),
+        commitStats.checkpoints(),
+        commitStats.externalReloads());
   }
 
   /** The database file. */
@@ -236,7 +293,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
       closed = true;
     }
     try {
-      Resources.closeAll("failed to close " + path + " cleanly", commitLog, database, ownerLock);
+      Resources.closeAll(
+          "failed to close " + path + " cleanly", checkpointer, commitLog, database, ownerLock);
     } finally {
       ExecutorService executor = defaultExecutor;
       if (executor != null) {
@@ -254,6 +312,11 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   private String encodeKey(K key) {
     Objects.requireNonNull(key, "key must not be null");
     return Text.requireValidUtf16(keys.encode(key), "key");
+  }
+
+  private String encodeValue(V value) {
+    Objects.requireNonNull(value, "value must not be null; use delete(key) to remove a key");
+    return Text.requireValidUtf16(values.encode(value), "value");
   }
 
   private Optional<V> decode(String text) {
@@ -303,10 +366,14 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * builder after {@link #open()} does not affect the store.
    */
   public static final class Builder<K, V> {
+    /** The WAL size that starts a checkpoint, and the size a reset WAL is truncated to. */
+    private static final long WAL_LIMIT_BYTES = 4L << 20;
+
     private final Path path;
     private final Codec<K> keys;
     private final Codec<V> values;
     private Duration busyTimeout = Duration.ofSeconds(5);
+    private boolean groupCommit = true;
     private final Map<String, String> pragmas = new LinkedHashMap<>();
 
     private Builder(Path path, Codec<K> keys, Codec<V> values) {
@@ -331,6 +398,18 @@ public final class KVLog<K, V> implements KVStore<K, V> {
       return this;
     }
 
+    /**
+     * Whether concurrent writes share a transaction (default true). With group commit, writers that
+     * arrive while a commit is in progress are committed together in the next transaction, with one
+     * fsync; each still returns only once its own change is durable, and a write that fails fails
+     * alone. A lone writer is committed at once either way, so group commit adds no latency; turn
+     * it off only to measure the difference.
+     */
+    public Builder<K, V> groupCommit(boolean enabled) {
+      this.groupCommit = enabled;
+      return this;
+    }
+
     /** Test hook: an extra per-connection SQLite pragma, set as a driver property. */
     Builder<K, V> pragma(String name, String value) {
       pragmas.put(name, value);
@@ -352,17 +431,19 @@ public final class KVLog<K, V> implements KVStore<K, V> {
       try {
         StoreFiles.createOrCheck(file);
         Database.checkIsStore(file);
-        database = Database.open(file, busyTimeout, pragmas);
+        database = Database.open(file, busyTimeout, WAL_LIMIT_BYTES, pragmas);
         Connection writer = database.connection();
+        Checkpointer checkpointer = null;
         try {
           int version = Migrations.migrate(writer, file);
-          WarmCache cache;
-          try (Connection reader = database.connection()) {
-            cache = WarmCache.load(reader);
-          }
-          return new KVLog<>(
-              this, ownerLock, database, cache, new CommitLog(file, writer, cache), version);
+          CommitStats stats = new CommitStats();
+          checkpointer = new Checkpointer(file, database.connection(), WAL_LIMIT_BYTES, stats);
+          CommitLog log = CommitLog.open(file, writer, groupCommit, checkpointer, stats);
+          return new KVLog<>(this, ownerLock, database, log, checkpointer, stats, version);
         } catch (SQLException | RuntimeException e) {
+          if (checkpointer != null) {
+            checkpointer.close();
+          }
           writer.close();
           throw e;
         }

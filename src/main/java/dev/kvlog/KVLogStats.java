@@ -3,13 +3,38 @@ package dev.kvlog;
 import java.nio.file.Path;
 
 /**
- * A point-in-time snapshot of a store, from {@link KVLog#stats()}.
+ * A point-in-time snapshot of a store, from {@link KVLog#stats()}. Counters cover the life of this
+ * store object (since it was opened).
  *
  * @param path the database file
  * @param entries number of keys
  * @param databaseBytes size of the database file
  * @param walBytes size of the {@code -wal} file (0 after a clean close)
  * @param schemaVersion the schema version recorded in the store
+ * @param commits transactions committed
+ * @param writes write operations committed (sets, deletes, conditional writes, batches)
+ * @param largestGroup the most writes committed in one transaction
+ * @param commitP50Micros median commit latency (BEGIN to durable COMMIT), within 19%
+ * @param commitP99Micros 99th percentile commit latency, within 19%
+ * @param checkpoints WAL checkpoints run
+ * @param externalReloads times the cache was reloaded after another connection changed the table
  */
 public record KVLogStats(
-    Path path, int entries, long databaseBytes, long walBytes, int schemaVersion) {}
+    Path path,
+    int entries,
+    long databaseBytes,
+    long walBytes,
+    int schemaVersion,
+    long commits,
+    long writes,
+    long largestGroup,
+    long commitP50Micros,
+    long commitP99Micros,
+    long checkpoints,
+    long externalReloads) {
+
+  /** Mean writes per transaction: above 1 when group commit merged concurrent writes. */
+  public double meanGroup() {
+    return commits == 0 ? 0 : (double) writes / commits;
+  }
+}

@@ -46,6 +46,34 @@ public interface KVStore<K, V> extends AutoCloseable {
   Optional<V> delete(K key);
 
   /**
+   * Stores {@code value} under {@code key} only if the key is absent. Atomic with respect to every
+   * other write; returns once the change (if any) is durable.
+   *
+   * @return the value already present (then nothing was written), or empty if {@code value} was
+   *     stored
+   * @throws NullPointerException if {@code key} or {@code value} is null
+   * @throws IllegalArgumentException if the encoded key or value is not valid UTF-16
+   * @throws WriteFailedException if the log could not commit the change; the store is unchanged
+   * @throws StoreClosedException if the store is closed
+   */
+  Optional<V> setIfAbsent(K key, V value);
+
+  /**
+   * If {@code key} holds {@code expected}, replaces it with {@code newValue}; atomic with respect
+   * to every other write and durable before it returns true. Values are compared in their encoded
+   * form. A null {@code expected} means "absent" and a null {@code newValue} means "remove", so
+   * this also covers insert-if-absent and delete-if-unchanged.
+   *
+   * @return true if the key held {@code expected} (and now holds {@code newValue}); false if it
+   *     held something else, in which case nothing was written
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if the encoded key or a value is not valid UTF-16
+   * @throws WriteFailedException if the log could not commit the change; the store is unchanged
+   * @throws StoreClosedException if the store is closed
+   */
+  boolean compareAndSet(K key, V expected, V newValue);
+
+  /**
    * Waits for writes in progress, releases the files and the owner lock. Idempotent; every later
    * call other than {@code close} throws {@link StoreClosedException}.
    */

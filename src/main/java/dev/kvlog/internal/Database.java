@@ -21,10 +21,10 @@ import org.sqlite.SQLiteOpenMode;
  *
  * <p>Two connections, both opened at start and never retired: SQLite has a single writer, so the
  * {@link CommitLog} holds one connection for the life of the store and serializes writes in Java
- * (writers queue on a lock instead of spinning in SQLite's busy handler); the other serves the
- * start-up load and maintenance reads. Every connection gets {@code journal_mode=WAL}, {@code
- * synchronous=FULL} and {@code busy_timeout} as driver properties when it is created, and {@link
- * #open} reads them back from each one, refusing to run with weaker settings.
+ * (writers queue on a lock instead of spinning in SQLite's busy handler); the {@link Checkpointer}
+ * holds the other. Every connection gets {@code journal_mode=WAL}, {@code synchronous=FULL} and
+ * {@code busy_timeout} as driver properties when it is created, and {@link #open} reads them back
+ * from each one, refusing to run with weaker settings.
  */
 public final class Database implements AutoCloseable {
   /** 'KVLG' in the database header; set by sql/sqlite/V1__create_kv.sql. */
@@ -47,13 +47,17 @@ public final class Database implements AutoCloseable {
    * @param pragmas extra per-connection pragmas (tests use them to weaken durability on purpose and
    *     check that the verification catches it)
    */
-  public static Database open(Path path, Duration busyTimeout, Map<String, String> pragmas) {
+  public static Database open(
+      Path path, Duration busyTimeout, long walLimitBytes, Map<String, String> pragmas) {
     HikariConfig config = new HikariConfig();
     config.setPoolName("kvlog:" + path.getFileName());
     config.setJdbcUrl("jdbc:sqlite:" + path);
     config.addDataSourceProperty("journal_mode", "WAL");
     config.addDataSourceProperty("synchronous", "FULL");
     config.addDataSourceProperty("busy_timeout", Long.toString(busyTimeout.toMillis()));
+    // Checkpoints run on the Checkpointer's thread, not inside commits; a reset WAL is truncated.
+    config.addDataSourceProperty("wal_autocheckpoint", "0");
+    config.addDataSourceProperty("journal_size_limit", Long.toString(walLimitBytes));
     pragmas.forEach(config::addDataSourceProperty);
     config.setMaximumPoolSize(POOL_SIZE);
     config.setMinimumIdle(POOL_SIZE);
