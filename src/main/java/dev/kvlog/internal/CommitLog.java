@@ -199,14 +199,30 @@ public final class CommitLog implements AutoCloseable {
           return request.result();
         }
         if (lock.tryLock()) {
+          List<Request> group = List.of();
           try {
             if (!request.done) {
-              lead();
+              group = drain();
+              commit(group);
             }
+          } catch (RuntimeException | Error e) {
+            // A bug, not a SQLite failure (those are handled in commit): never strand a waiter.
+            for (Request r : group) {
+              if (!r.done) {
+                r.fail(new KVLogException("write to " + path + " failed unexpectedly: " + e, e));
+              }
+            }
+            log.error("unexpected failure on the write path of {}", path, e);
           } finally {
             lock.unlock();
           }
+          // Outside the lock, so the next leader can start while this one wakes its followers.
           wakeNextLeader();
+          for (Request r : group) {
+            if (r != request) {
+              LockSupport.unpark(r.waiter);
+            }
+          }
           continue;
         }
         LockSupport.park(this);
@@ -238,13 +254,21 @@ public final class CommitLog implements AutoCloseable {
     }
   }
 
-  /** Commits the next group of queued requests. Holds the lock. */
-  private void lead() {
+  /** Takes the next group from the queue. Holds the lock. */
+  private List<Request> drain() {
     List<Request> group = new ArrayList<>();
     int max = groupCommit ? MAX_GROUP : 1;
     for (Request r; group.size() < max && (r = pending.poll()) != null; ) {
       group.add(r);
     }
+    return group;
+  }
+
+  /**
+   * Commits {@code group}, leaving every request done; the caller wakes their threads after
+   * releasing the lock. Holds the lock.
+   */
+  private void commit(List<Request> group) {
     if (group.isEmpty()) {
       return;
     }
@@ -531,16 +555,15 @@ public final class CommitLog implements AutoCloseable {
 
     abstract String describe();
 
+    /** Records the result; the leader wakes the waiter once it released the lock. */
     final void complete(Object value) {
       result = value;
       done = true;
-      LockSupport.unpark(waiter);
     }
 
     final void fail(RuntimeException e) {
       error = e;
       done = true;
-      LockSupport.unpark(waiter);
     }
 
     final Object result() {
