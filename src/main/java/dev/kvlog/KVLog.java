@@ -1,10 +1,11 @@
 package dev.kvlog;
 
-import dev.kvlog.internal.Checkpointer;
+import dev.kvlog.internal.Backup;
 import dev.kvlog.internal.CommitLog;
 import dev.kvlog.internal.CommitStats;
 import dev.kvlog.internal.Database;
 import dev.kvlog.internal.Errors;
+import dev.kvlog.internal.Housekeeper;
 import dev.kvlog.internal.Migrations;
 import dev.kvlog.internal.OwnerLock;
 import dev.kvlog.internal.Resources;
@@ -16,6 +17,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,7 +31,9 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
+import java.util.stream.Stream;
 
 /**
  * A {@link KVStore} whose log is a SQLite database and whose reads come from a warm in-memory
@@ -68,7 +72,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   private final Database database;
   private final WarmCache cache;
   private final CommitLog commitLog;
-  private final Checkpointer checkpointer;
+  private final Housekeeper housekeeper;
   private final CommitStats commitStats;
   private final int schemaVersion;
   private volatile boolean closed;
@@ -79,7 +83,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
       OwnerLock ownerLock,
       Database database,
       CommitLog commitLog,
-      Checkpointer checkpointer,
+      Housekeeper housekeeper,
       CommitStats commitStats,
       int schemaVersion) {
     this.path = b.path;
@@ -89,7 +93,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     this.database = database;
     this.cache = commitLog.cache();
     this.commitLog = commitLog;
-    this.checkpointer = checkpointer;
+    this.housekeeper = housekeeper;
     this.commitStats = commitStats;
     this.schemaVersion = schemaVersion;
   }
@@ -173,6 +177,79 @@ public final class KVLog<K, V> implements KVStore<K, V> {
             changes.add(new CommitLog.Change(encodeKey(k), v == null ? null : encodeValue(v))));
     checkOpen();
     commitLog.write(changes);
+  }
+
+  /**
+   * The entries whose encoded keys start with the encoding of {@code prefix}, in key order
+   * (SQLite's order: Unicode code points of the encoded key), from a consistent snapshot.
+   *
+   * @see #range(Object, Object)
+   */
+  public Stream<Map.Entry<K, V>> scan(K prefix) {
+    String p = encodeKey(prefix);
+    checkOpen();
+    return sortedSnapshot(k -> k.startsWith(p));
+  }
+
+  /**
+   * The entries with {@code from <= key < to}, in key order, from a consistent snapshot: the
+   * matching entries are copied from the cache while no write is in progress (writers wait for the
+   * copy, about 20 ns per entry in the store, not for the caller), then sorted. The stream holds no
+   * connection, lock or transaction, so it can neither leak one nor hold back a checkpoint; closing
+   * it is optional.
+   *
+   * @param from lowest key, inclusive; null for no lower bound
+   * @param to highest key, exclusive; null for no upper bound
+   * @throws StoreClosedException if the store is closed
+   */
+  public Stream<Map.Entry<K, V>> range(K from, K to) {
+    String lo = from == null ? null : encodeKey(from);
+    String hi = to == null ? null : encodeKey(to);
+    checkOpen();
+    return sortedSnapshot(
+        k ->
+            (lo == null || Text.CODE_POINT_ORDER.compare(k, lo) >= 0)
+                && (hi == null || Text.CODE_POINT_ORDER.compare(k, hi) < 0));
+  }
+
+  private Stream<Map.Entry<K, V>> sortedSnapshot(Predicate<String> filter) {
+    List<Map.Entry<String, String>> entries = commitLog.snapshot(filter);
+    entries.sort(Map.Entry.comparingByKey(Text.CODE_POINT_ORDER));
+    return entries.stream()
+        .map(
+            e ->
+                new AbstractMap.SimpleImmutableEntry<>(
+                    keys.decode(e.getKey()), values.decode(e.getValue())));
+  }
+
+  /**
+   * Writes a consistent copy of the store to {@code target} while writers go on, and returns once
+   * it is durable. The copy is made with SQLite's {@code VACUUM INTO} from one read transaction,
+   * into a hidden temporary file beside the target (owner-only permissions), fsynced, renamed into
+   * place and its directory fsynced: {@code target} either does not exist or is complete. To
+   * restore, open the copy (or move it into place while the store is closed).
+   *
+   * @throws IllegalArgumentException if {@code target} exists (a backup never overwrites) or its
+   *     directory does not
+   * @throws KVLogException if SQLite or the file system failed; no file is left behind
+   * @throws StoreClosedException if the store is closed
+   */
+  public void backup(Path target) {
+    Objects.requireNonNull(target, "target");
+    checkOpen();
+    Backup.write(database, path, target);
+  }
+
+  /**
+   * Brings the cache in line with changes other connections committed, now, rather than within
+   * {@link Builder#externalChangeCheck the polling interval}. Waits for a write in progress.
+   *
+   * @return true if the cache changed
+   * @throws StoreClosedException if the store is closed
+   */
+  public boolean refresh() {
+    checkOpen();
+    return commitLog.syncExternalChanges();
   }
 
   /**
@@ -294,7 +371,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     }
     try {
       Resources.closeAll(
-          "failed to close " + path + " cleanly", checkpointer, commitLog, database, ownerLock);
+          "failed to close " + path + " cleanly", housekeeper, commitLog, database, ownerLock);
     } finally {
       ExecutorService executor = defaultExecutor;
       if (executor != null) {
@@ -374,6 +451,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     private final Codec<V> values;
     private Duration busyTimeout = Duration.ofSeconds(5);
     private boolean groupCommit = true;
+    private Duration externalChangeCheck = Duration.ofSeconds(1);
     private final Map<String, String> pragmas = new LinkedHashMap<>();
 
     private Builder(Path path, Codec<K> keys, Codec<V> values) {
@@ -410,6 +488,23 @@ public final class KVLog<K, V> implements KVStore<K, V> {
       return this;
     }
 
+    /**
+     * How often the store looks for changes that other connections (a {@code sqlite3} shell, a
+     * migration tool) committed to the database while no one writes through this store; a change
+     * found reloads the cache. Default 1 second; zero turns the polling off. Every write checks
+     * before it commits regardless, so writes are always decided against the current table.
+     *
+     * @throws IllegalArgumentException if negative
+     */
+    public Builder<K, V> externalChangeCheck(Duration interval) {
+      Objects.requireNonNull(interval, "interval");
+      if (interval.isNegative()) {
+        throw new IllegalArgumentException("externalChangeCheck must not be negative: " + interval);
+      }
+      this.externalChangeCheck = interval;
+      return this;
+    }
+
     /** Test hook: an extra per-connection SQLite pragma, set as a driver property. */
     Builder<K, V> pragma(String name, String value) {
       pragmas.put(name, value);
@@ -433,16 +528,18 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         Database.checkIsStore(file);
         database = Database.open(file, busyTimeout, WAL_LIMIT_BYTES, pragmas);
         Connection writer = database.connection();
-        Checkpointer checkpointer = null;
+        Housekeeper housekeeper = null;
         try {
           int version = Migrations.migrate(writer, file);
           CommitStats stats = new CommitStats();
-          checkpointer = new Checkpointer(file, database.connection(), WAL_LIMIT_BYTES, stats);
-          CommitLog log = CommitLog.open(file, writer, groupCommit, checkpointer, stats);
-          return new KVLog<>(this, ownerLock, database, log, checkpointer, stats, version);
+          housekeeper =
+              new Housekeeper(
+                  file, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
+          CommitLog log = CommitLog.open(file, writer, groupCommit, housekeeper, stats);
+          return new KVLog<>(this, ownerLock, database, log, housekeeper, stats, version);
         } catch (SQLException | RuntimeException e) {
-          if (checkpointer != null) {
-            checkpointer.close();
+          if (housekeeper != null) {
+            housekeeper.close();
           }
           writer.close();
           throw e;

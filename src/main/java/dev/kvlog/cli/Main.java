@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvlog.KVLog;
 import dev.kvlog.KVLogException;
 import dev.kvlog.KVLogStats;
+import dev.kvlog.WriteBatch;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -20,8 +21,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
-import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -42,7 +43,10 @@ import picocli.CommandLine.ParentCommand;
       Main.Set.class,
       Main.Get.class,
       Main.Delete.class,
+      Main.SetIfAbsent.class,
+      Main.Cas.class,
       Main.List.class,
+      Main.Backup.class,
       Main.Export.class,
       Main.Import.class,
       Main.Stats.class
@@ -53,12 +57,14 @@ import picocli.CommandLine.ParentCommand;
       "1:key not found",
       "2:bad usage",
       "3:store error (message says what to do)",
-      "4:bad input data"
+      "4:bad input data",
+      "5:condition not met (set-if-absent, cas)"
     })
 public final class Main implements Callable<Integer> {
   static final int NOT_FOUND = 1;
   static final int STORE_ERROR = 3;
   static final int BAD_INPUT = 4;
+  static final int CONDITION_FAILED = 5;
   private static final ObjectMapper JSON = new ObjectMapper();
 
   @Option(
@@ -66,6 +72,14 @@ public final class Main implements Callable<Integer> {
       defaultValue = "${env:KVLOG_FILE:-kvlog.db}",
       description = "Store file (default: $KVLOG_FILE, else ./kvlog.db). Created if missing.")
   Path file;
+
+  @Option(
+      names = "--progress",
+      negatable = true,
+      description =
+          "Show a progress bar on standard error for import, export and backup (default: only"
+              + " when standard error is a terminal).")
+  Boolean progress;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -199,27 +213,167 @@ public final class Main implements Callable<Integer> {
   }
 
   @Command(
+      name = "set-if-absent",
+      mixinStandardHelpOptions = true,
+      description =
+          "Store VALUE under KEY only if KEY is absent. If it is present, print its value and exit"
+              + " with code 5.")
+  static final class SetIfAbsent implements Callable<Integer> {
+    @ParentCommand Main main;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "KEY")
+    String key;
+
+    @Parameters(index = "1", paramLabel = "VALUE")
+    String value;
+
+    @Override
+    public Integer call() {
+      try (KVLog<String, String> store = main.open()) {
+        Optional<String> present = store.setIfAbsent(key, value);
+        if (present.isPresent()) {
+          spec.commandLine().getOut().println(present.get());
+          spec.commandLine().getErr().println("kvlog: key already present: " + key);
+          return CONDITION_FAILED;
+        }
+        return 0;
+      }
+    }
+  }
+
+  @Command(
+      name = "cas",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Compare and set: if KEY holds the expected value, replace it atomically and durably.",
+        "Exit code 5 if it held something else (nothing is written).",
+        "Example: kvlog cas counter --expect 41 --new 42"
+      })
+  static final class Cas implements Callable<Integer> {
+    @ParentCommand Main main;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "KEY")
+    String key;
+
+    @CommandLine.ArgGroup(multiplicity = "1")
+    Expected expected;
+
+    @CommandLine.ArgGroup(multiplicity = "1")
+    Update update;
+
+    static final class Expected {
+      @Option(names = "--expect", paramLabel = "VALUE", description = "The value KEY must hold.")
+      String value;
+
+      @Option(names = "--expect-absent", description = "KEY must be absent.")
+      boolean absent;
+    }
+
+    static final class Update {
+      @Option(names = "--new", paramLabel = "VALUE", description = "The value to store.")
+      String value;
+
+      @Option(names = "--delete", description = "Remove KEY instead.")
+      boolean delete;
+    }
+
+    @Override
+    public Integer call() {
+      try (KVLog<String, String> store = main.open()) {
+        if (store.compareAndSet(key, expected.value, update.value)) {
+          return 0;
+        }
+        spec.commandLine()
+            .getErr()
+            .println(
+                "kvlog: "
+                    + key
+                    + (expected.absent ? " is present" : " does not hold the expected value")
+                    + "; nothing was written");
+        return CONDITION_FAILED;
+      }
+    }
+  }
+
+  @Command(
       name = "list",
       mixinStandardHelpOptions = true,
-      description = "Print keys in order, one per line.")
+      description = "Print keys in key order, one per line, from a consistent snapshot.")
   static final class List implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--prefix", defaultValue = "", description = "Only keys starting with this.")
+    @Option(names = "--prefix", description = "Only keys starting with this.")
     String prefix;
+
+    @Option(names = "--from", description = "Only keys >= this.")
+    String from;
+
+    @Option(names = "--to", description = "Only keys < this.")
+    String to;
 
     @Option(names = "--values", description = "Print KEY<TAB>VALUE.")
     boolean values;
 
+    @Option(names = "--json", description = "Print JSON lines {\"key\":…,\"value\":…}.")
+    boolean json;
+
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
+      if (prefix != null && (from != null || to != null)) {
+        throw new CommandLine.ParameterException(
+            spec.commandLine(), "use either --prefix or --from/--to, not both");
+      }
       PrintWriter out = spec.commandLine().getOut();
-      for (Map.Entry<String, String> e : sorted(main, prefix).entrySet()) {
-        out.println(values ? e.getKey() + "\t" + e.getValue() : e.getKey());
+      try (KVLog<String, String> store = main.open();
+          Stream<Map.Entry<String, String>> entries =
+              prefix != null ? store.scan(prefix) : store.range(from, to)) {
+        for (Map.Entry<String, String> e :
+            (Iterable<Map.Entry<String, String>>) entries::iterator) {
+          if (json) {
+            out.println(jsonLine(e));
+          } else {
+            out.println(values ? e.getKey() + "\t" + e.getValue() : e.getKey());
+          }
+        }
       }
       return 0;
     }
+  }
+
+  @Command(
+      name = "backup",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Write a consistent, fsynced copy of the store to TARGET (which must not exist).",
+        "Restore by opening the copy: kvlog --file TARGET list"
+      })
+  static final class Backup implements Callable<Integer> {
+    @ParentCommand Main main;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "TARGET")
+    Path target;
+
+    @Override
+    public Integer call() {
+      try (KVLog<String, String> store = main.open()) {
+        int entries = store.size();
+        try (Progress progress = Progress.start(main, "backup", entries)) {
+          store.backup(target);
+          progress.stepTo(entries);
+        }
+        spec.commandLine().getErr().println("backed up " + entries + " entries to " + target);
+      }
+      return 0;
+    }
+  }
+
+  static String jsonLine(Map.Entry<String, String> e) throws IOException {
+    ObjectNode line = JSON.createObjectNode().put("key", e.getKey()).put("value", e.getValue());
+    return JSON.writeValueAsString(line);
   }
 
   @Command(
@@ -237,22 +391,24 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-      Map<String, String> entries = sorted(main, "");
       Writer stdout = spec.commandLine().getOut();
-      try (Writer w =
-          output == null
-              ? new BufferedWriter(stdout) {
-                @Override
-                public void close() throws IOException {
-                  flush(); // leave standard output open
-                }
-              }
-              : Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
-        for (Map.Entry<String, String> e : entries.entrySet()) {
-          ObjectNode line =
-              JSON.createObjectNode().put("key", e.getKey()).put("value", e.getValue());
-          w.write(JSON.writeValueAsString(line));
+      try (KVLog<String, String> store = main.open();
+          Progress progress = Progress.start(main, "export", store.size());
+          Stream<Map.Entry<String, String>> entries = store.range(null, null);
+          Writer w =
+              output == null
+                  ? new BufferedWriter(stdout) {
+                    @Override
+                    public void close() throws IOException {
+                      flush(); // leave standard output open
+                    }
+                  }
+                  : Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
+        for (Map.Entry<String, String> e :
+            (Iterable<Map.Entry<String, String>>) entries::iterator) {
+          w.write(jsonLine(e));
           w.write('\n');
+          progress.step();
         }
       }
       return 0;
@@ -263,9 +419,13 @@ public final class Main implements Callable<Integer> {
       name = "import",
       mixinStandardHelpOptions = true,
       description =
-          "Set every entry of a JSON lines file (as written by export). Each line is"
-              + " durable when read past; a bad line stops the import and names the line.")
+          "Set every entry of a JSON lines file (as written by export), "
+              + Import.BATCH
+              + " lines per transaction. A bad line stops the import and names the line; every"
+              + " line before it is durable.")
   static final class Import implements Callable<Integer> {
+    static final int BATCH = 1000;
+
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -279,38 +439,47 @@ public final class Main implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
       int count = 0;
+      long size = "-".equals(input) ? -1 : Files.size(Path.of(input));
       try (KVLog<String, String> store = main.open();
+          Progress progress = Progress.start(main, "import", size);
           BufferedReader in = new BufferedReader(reader(input))) {
+        WriteBatch<String, String> batch = new WriteBatch<>();
         String text;
-        for (int lineNo = 1; (text = in.readLine()) != null; lineNo++) {
-          if (text.isBlank()) {
-            continue;
+        try {
+          for (int lineNo = 1; (text = in.readLine()) != null; lineNo++) {
+            progress.stepBy(text.length() + 1L);
+            if (text.isBlank()) {
+              continue;
+            }
+            JsonNode line;
+            try {
+              line = JSON.readTree(text);
+            } catch (IOException e) {
+              throw new BadInput(input + " line " + lineNo + " is not JSON");
+            }
+            if (!line.isObject()
+                || !line.path("key").isTextual()
+                || !line.path("value").isTextual()) {
+              throw new BadInput(
+                  input
+                      + " line "
+                      + lineNo
+                      + " must be {\"key\": \"…\", \"value\": \"…\"} with string key and value");
+            }
+            batch.set(line.get("key").asText(), line.get("value").asText());
+            if (batch.size() == BATCH) {
+              store.write(batch);
+              count += batch.size();
+              batch = new WriteBatch<>();
+            }
           }
-          JsonNode line;
-          try {
-            line = JSON.readTree(text);
-          } catch (IOException e) {
-            throw new BadInput(
-                input
-                    + " line "
-                    + lineNo
-                    + " is not JSON; "
-                    + count
-                    + " entries were imported before it");
-          }
-          if (!line.isObject()
-              || !line.path("key").isTextual()
-              || !line.path("value").isTextual()) {
-            throw new BadInput(
-                input
-                    + " line "
-                    + lineNo
-                    + " must be {\"key\": \"…\", \"value\": \"…\"} with string key and value; "
-                    + count
-                    + " entries were imported before it");
-          }
-          store.set(line.get("key").asText(), line.get("value").asText());
-          count++;
+          store.write(batch);
+          count += batch.size();
+        } catch (BadInput | IllegalArgumentException e) {
+          store.write(batch); // the valid lines before the bad one
+          count += batch.size();
+          throw new BadInput(
+              e.getMessage() + "; the " + count + " entries before it were imported");
         }
       }
       spec.commandLine().getErr().println("imported " + count + " entries");
@@ -327,7 +496,9 @@ public final class Main implements Callable<Integer> {
   @Command(
       name = "stats",
       mixinStandardHelpOptions = true,
-      description = "Print size and file statistics.")
+      description =
+          "Print size and file statistics. Counters (commits, latency) cover this command's own"
+              + " session with the store; programs read them from KVLog.stats().")
   static final class Stats implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -350,7 +521,14 @@ public final class Main implements Callable<Integer> {
                     .put("entries", s.entries())
                     .put("databaseBytes", s.databaseBytes())
                     .put("walBytes", s.walBytes())
-                    .put("schemaVersion", s.schemaVersion())));
+                    .put("schemaVersion", s.schemaVersion())
+                    .put("commits", s.commits())
+                    .put("writes", s.writes())
+                    .put("largestGroup", s.largestGroup())
+                    .put("commitP50Micros", s.commitP50Micros())
+                    .put("commitP99Micros", s.commitP99Micros())
+                    .put("checkpoints", s.checkpoints())
+                    .put("externalReloads", s.externalReloads())));
       } else {
         out.printf("path            %s%n", s.path());
         out.printf("entries         %d%n", s.entries());
@@ -360,18 +538,5 @@ public final class Main implements Callable<Integer> {
       }
       return 0;
     }
-  }
-
-  private static Map<String, String> sorted(Main main, String prefix) {
-    Map<String, String> entries = new TreeMap<>();
-    try (KVLog<String, String> store = main.open()) {
-      store.forEach(
-          (k, v) -> {
-            if (k.startsWith(prefix)) {
-              entries.put(k, v);
-            }
-          });
-    }
-    return entries;
   }
 }

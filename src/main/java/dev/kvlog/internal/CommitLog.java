@@ -6,6 +6,7 @@ import dev.kvlog.WriteFailedException;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
@@ -56,7 +57,7 @@ public final class CommitLog implements AutoCloseable {
   private final Connection connection;
   private final WarmCache cache;
   private final boolean groupCommit;
-  private final Checkpointer checkpointer;
+  private final Housekeeper housekeeper;
   private final CommitStats stats;
   private final ConcurrentLinkedQueue<Request> pending = new ConcurrentLinkedQueue<>();
   private final ReentrantLock lock = new ReentrantLock();
@@ -67,6 +68,7 @@ public final class CommitLog implements AutoCloseable {
   private PreparedStatement begin;
   private PreparedStatement commit;
   private PreparedStatement rollback;
+  private PreparedStatement dataVersionQuery;
   private long dataVersion;
   private boolean closed;
   private SQLException failure; // the unclean failure that stopped writes
@@ -75,16 +77,17 @@ public final class CommitLog implements AutoCloseable {
       Path path,
       Connection connection,
       boolean groupCommit,
-      Checkpointer checkpointer,
+      Housekeeper housekeeper,
       CommitStats stats)
       throws SQLException {
     this.path = path;
     this.connection = connection;
     this.groupCommit = groupCommit;
-    this.checkpointer = checkpointer;
+    this.housekeeper = housekeeper;
     this.stats = stats;
     this.cache = WarmCache.load(connection, () -> dataVersion = dataVersion());
     prepare();
+    housekeeper.pollWith(this::pollExternalChanges);
   }
 
   /**
@@ -95,10 +98,10 @@ public final class CommitLog implements AutoCloseable {
       Path path,
       Connection connection,
       boolean groupCommit,
-      Checkpointer checkpointer,
+      Housekeeper housekeeper,
       CommitStats stats)
       throws SQLException {
-    return new CommitLog(path, connection, groupCommit, checkpointer, stats);
+    return new CommitLog(path, connection, groupCommit, housekeeper, stats);
   }
 
   /** The cache this log keeps equal to the table. */
@@ -114,6 +117,7 @@ public final class CommitLog implements AutoCloseable {
     begin = connection.prepareStatement("BEGIN IMMEDIATE");
     commit = connection.prepareStatement("COMMIT");
     rollback = connection.prepareStatement("ROLLBACK");
+    dataVersionQuery = connection.prepareStatement("PRAGMA data_version");
   }
 
   /** Durably maps {@code key} to {@code value}; returns the prior value or null. */
@@ -167,7 +171,48 @@ public final class CommitLog implements AutoCloseable {
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(path, e), e);
     } finally {
-      lock.unlock();
+      unlock();
+    }
+  }
+
+  /**
+   * Checks for external changes if no write is in progress; a write in progress checks by itself.
+   * Called by the housekeeper.
+   */
+  void pollExternalChanges() {
+    if (!lock.tryLock()) {
+      return;
+    }
+    try {
+      if (!closed && failure == null) {
+        reloadIfChangedExternally();
+      }
+    } catch (SQLException e) {
+      log.warn("cannot check {} for changes by other connections", path, e);
+    } finally {
+      unlock();
+    }
+  }
+
+  /**
+   * The entries accepted by {@code filter}, copied from the cache while no write is in progress: a
+   * consistent snapshot (the cache equals the log then). Writers wait for the copy, not for the
+   * caller's use of it.
+   */
+  public List<Map.Entry<String, String>> snapshot(java.util.function.Predicate<String> filter) {
+    lock();
+    try {
+      checkOpen();
+      List<Map.Entry<String, String>> out = new ArrayList<>();
+      cache.forEach(
+          (k, v) -> {
+            if (filter.test(k)) {
+              out.add(new java.util.AbstractMap.SimpleImmutableEntry<>(k, v));
+            }
+          });
+      return out;
+    } finally {
+      unlock();
     }
   }
 
@@ -178,7 +223,7 @@ public final class CommitLog implements AutoCloseable {
       checkOpen();
       return action.apply(connection);
     } finally {
-      lock.unlock();
+      unlock();
     }
   }
 
@@ -290,7 +335,7 @@ public final class CommitLog implements AutoCloseable {
             : commitTogether(group);
     if (committed > 0) {
       stats.recordCommit(committed, System.nanoTime() - start);
-      checkpointer.afterCommit(connection);
+      housekeeper.afterCommit(connection);
     }
   }
 
@@ -376,8 +421,15 @@ public final class CommitLog implements AutoCloseable {
 
   // ---- external changes ----
 
+  /** Checked before every group, so prepared once: a step, not a parse. */
   private long dataVersion() throws SQLException {
-    return Long.parseLong(Database.pragma(connection, "data_version"));
+    if (dataVersionQuery == null) { // while loading, before prepare()
+      return Long.parseLong(Database.pragma(connection, "data_version"));
+    }
+    try (ResultSet rs = dataVersionQuery.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
   }
 
   /** Holds the lock. */
@@ -395,6 +447,12 @@ public final class CommitLog implements AutoCloseable {
   }
 
   // ---- failures ----
+
+  /** Releases the lock and wakes a queued writer, which might have missed its chance to lead. */
+  private void unlock() {
+    lock.unlock();
+    wakeNextLeader();
+  }
 
   private void lock() {
     try {
@@ -454,7 +512,8 @@ public final class CommitLog implements AutoCloseable {
 
   private boolean reprepare(SQLException e) {
     try {
-      Resources.closeAll("cannot close statements", upsert, delete, begin, commit, rollback);
+      Resources.closeAll(
+          "cannot close statements", upsert, delete, begin, commit, rollback, dataVersionQuery);
       prepare();
       return true;
     } catch (SQLException | RuntimeException again) {
@@ -490,6 +549,7 @@ public final class CommitLog implements AutoCloseable {
           begin,
           commit,
           rollback,
+          dataVersionQuery,
           connection);
     } finally {
       lock.unlock();

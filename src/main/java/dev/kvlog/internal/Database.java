@@ -19,18 +19,19 @@ import org.sqlite.SQLiteOpenMode;
 /**
  * The HikariCP pool over sqlite-jdbc, and the checks that it is configured as promised.
  *
- * <p>Two connections, both opened at start and never retired: SQLite has a single writer, so the
+ * <p>Three connections, all opened at start and never retired: SQLite has a single writer, so the
  * {@link CommitLog} holds one connection for the life of the store and serializes writes in Java
- * (writers queue on a lock instead of spinning in SQLite's busy handler); the {@link Checkpointer}
- * holds the other. Every connection gets {@code journal_mode=WAL}, {@code synchronous=FULL} and
- * {@code busy_timeout} as driver properties when it is created, and {@link #open} reads them back
- * from each one, refusing to run with weaker settings.
+ * (writers queue on a lock instead of spinning in SQLite's busy handler); the {@link Housekeeper}
+ * holds the second for checkpoints; backups borrow the third, so they read a snapshot while writers
+ * go on. Every connection gets {@code journal_mode=WAL}, {@code synchronous=FULL} and {@code
+ * busy_timeout} as driver properties when it is created, and {@link #open} reads them back from
+ * each one, refusing to run with weaker settings.
  */
 public final class Database implements AutoCloseable {
   /** 'KVLG' in the database header; set by sql/sqlite/V1__create_kv.sql. */
   public static final int APPLICATION_ID = 0x4B564C47;
 
-  static final int POOL_SIZE = 2;
+  static final int POOL_SIZE = 3;
   private static final int SYNCHRONOUS_FULL = 2;
 
   private final Path path;
@@ -55,7 +56,7 @@ public final class Database implements AutoCloseable {
     config.addDataSourceProperty("journal_mode", "WAL");
     config.addDataSourceProperty("synchronous", "FULL");
     config.addDataSourceProperty("busy_timeout", Long.toString(busyTimeout.toMillis()));
-    // Checkpoints run on the Checkpointer's thread, not inside commits; a reset WAL is truncated.
+    // Checkpoints run on the Housekeeper's thread, not inside commits; a reset WAL is truncated.
     config.addDataSourceProperty("wal_autocheckpoint", "0");
     config.addDataSourceProperty("journal_size_limit", Long.toString(walLimitBytes));
     pragmas.forEach(config::addDataSourceProperty);

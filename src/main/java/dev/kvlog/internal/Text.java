@@ -40,4 +40,26 @@ public final class Text {
         text.length() <= 40 ? text : text.substring(0, 40) + "…(" + text.length() + " chars)";
     return '"' + s.replace("\0", "\\0") + '"';
   }
+
+  /**
+   * SQLite's order of TEXT keys (BINARY collation: UTF-8 bytes, which is Unicode code point order).
+   * It differs from {@link String#compareTo} (UTF-16 units) only when a supplementary character is
+   * compared with a character from U+E000 to U+FFFF.
+   */
+  public static final java.util.Comparator<String> CODE_POINT_ORDER = Text::compareCodePoints;
+
+  private static int compareCodePoints(String a, String b) {
+    int n = Math.min(a.length(), b.length());
+    for (int i = 0; i < n; i++) {
+      char x = a.charAt(i);
+      char y = b.charAt(i);
+      if (x != y) {
+        if (Character.isSurrogate(x) || Character.isSurrogate(y)) {
+          return Integer.compare(a.codePointAt(i), b.codePointAt(i));
+        }
+        return x - y;
+      }
+    }
+    return a.length() - b.length();
+  }
 }

@@ -82,11 +82,80 @@ class MainTest {
     assertThat(result.err())
         .contains(
             input + " line 2 must be {\"key\": \"…\", \"value\": \"…\"}",
-            "1 entries were imported before it");
+            "the 1 entries before it were imported");
     assertThat(kvlog("list").out()).isEqualTo("a\n");
 
     Files.writeString(input, "not json\n");
     assertThat(kvlog("import", input.toString()).err()).contains("line 1 is not JSON");
+  }
+
+  @Test
+  void conditionalWrites_exitWithFiveWhenTheConditionFails() {
+    assertThat(kvlog("set-if-absent", "k", "1").code()).isZero();
+    Result present = kvlog("set-if-absent", "k", "2");
+    assertThat(present.code()).isEqualTo(Main.CONDITION_FAILED);
+    assertThat(present.out()).isEqualTo("1\n");
+    assertThat(present.err()).contains("already present");
+
+    assertThat(kvlog("cas", "k", "--expect", "1", "--new", "2").code()).isZero();
+    Result stale = kvlog("cas", "k", "--expect", "1", "--new", "3");
+    assertThat(stale.code()).isEqualTo(Main.CONDITION_FAILED);
+    assertThat(stale.err()).contains("does not hold the expected value", "nothing was written");
+    assertThat(kvlog("cas", "k", "--expect-absent", "--new", "3").code())
+        .isEqualTo(Main.CONDITION_FAILED);
+    assertThat(kvlog("cas", "k", "--expect", "2", "--delete").code()).isZero();
+    assertThat(kvlog("get", "k").code()).isEqualTo(Main.NOT_FOUND);
+    assertThat(kvlog("cas", "k", "--expect-absent", "--new", "new").code()).isZero();
+    assertThat(kvlog("get", "k").out()).isEqualTo("new\n");
+
+    Result usage = kvlog("cas", "k", "--new", "x");
+    assertThat(usage.code()).isEqualTo(2);
+    assertThat(usage.err()).contains("--expect");
+  }
+
+  @Test
+  void list_range_andJson() {
+    for (String k : List.of("a", "b1", "b2", "c")) {
+      kvlog("set", k, "v-" + k);
+    }
+    assertThat(kvlog("list", "--from", "b", "--to", "c").out()).isEqualTo("b1\nb2\n");
+    assertThat(kvlog("list", "--from", "b2").out()).isEqualTo("b2\nc\n");
+    assertThat(kvlog("list", "--prefix", "b", "--json").out())
+        .isEqualTo("{\"key\":\"b1\",\"value\":\"v-b1\"}\n{\"key\":\"b2\",\"value\":\"v-b2\"}\n");
+    assertThat(kvlog("list", "--prefix", "b", "--from", "a").code()).isEqualTo(2);
+  }
+
+  @Test
+  void backup_thenOpenTheCopy() {
+    kvlog("set", "a", "1");
+    Path copy = dir.resolve("copy.db");
+    Result backup = kvlog("backup", copy.toString());
+    assertThat(backup.code()).isZero();
+    assertThat(backup.err()).contains("backed up 1 entries");
+    assertThat(kvlogOn(copy, "get", "a").out()).isEqualTo("1\n");
+    Result again = kvlog("backup", copy.toString());
+    assertThat(again.code()).isEqualTo(Main.BAD_INPUT);
+    assertThat(again.err()).contains("already exists", "never overwrites");
+  }
+
+  @Test
+  void everyCommandHasHelp() {
+    for (String command :
+        List.of(
+            "set",
+            "get",
+            "delete",
+            "set-if-absent",
+            "cas",
+            "list",
+            "backup",
+            "export",
+            "import",
+            "stats")) {
+      Result help = kvlog(command, "--help");
+      assertThat(help.code()).as(command).isZero();
+      assertThat(help.out()).as(command).contains("Usage: kvlog " + command);
+    }
   }
 
   @Test
@@ -95,6 +164,8 @@ class MainTest {
     JsonNode stats = new ObjectMapper().readTree(kvlog("stats", "--json").out());
     assertThat(stats.get("entries").asInt()).isEqualTo(1);
     assertThat(stats.get("schemaVersion").asInt()).isEqualTo(1);
+    assertThat(stats.has("commitP99Micros")).isTrue();
+    assertThat(stats.has("checkpoints")).isTrue();
     assertThat(stats.get("path").asText()).isEqualTo(dir.resolve("kv.db").toString());
     assertThat(kvlog("stats").out()).contains("entries         1");
   }

@@ -7,12 +7,16 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps the WAL bounded while taking as little as possible from writers.
+ * The store's one background thread. It has two jobs: keep the WAL bounded while taking as little
+ * as possible from writers, and notice changes other processes commit while no one writes.
+ *
+ * <p><b>Checkpoints.</b>
  *
  * <p>SQLite's automatic checkpoint runs inside the commit that crosses 1000 pages, so that commit
  * (and in a group commit, the whole group) waits while megabytes are copied into the database. But
@@ -31,27 +35,44 @@ import org.slf4j.LoggerFactory;
  * <p>A reader that keeps a read transaction open (a {@code sqlite3} shell in {@code BEGIN}, say)
  * pins the frames after its snapshot and starves every checkpoint: the WAL then grows until the
  * reader lets go. That is logged as a warning once the WAL exceeds 16 times the threshold.
+ *
+ * <p><b>External changes.</b> Every {@code pollInterval} the thread asks the commit log to compare
+ * SQLite's {@code data_version} with the one its cache reflects (skipped while a write is in
+ * progress: every write checks it anyway). This bounds how long a read can miss a change made with
+ * {@code sqlite3} to about one interval.
  */
-public final class Checkpointer implements AutoCloseable {
-  private static final Logger log = LoggerFactory.getLogger(Checkpointer.class);
+public final class Housekeeper implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Housekeeper.class);
 
   private final Path wal;
   private final Connection connection;
   private final long thresholdBytes;
   private final CommitStats stats;
   private final Thread thread;
+  private final long pollNanos;
+  private volatile Runnable poll = () -> {};
   private volatile boolean requested; // the background checkpoint should run or is running
   private volatile boolean copiedInBackground; // it ran; the writer should finish the job
   private volatile boolean closed;
   private boolean warnedStarved; // guarded by the writer lock
 
-  public Checkpointer(
-      Path database, Connection connection, long thresholdBytes, CommitStats stats) {
+  /**
+   * Starts the thread.
+   *
+   * @param pollInterval how often to look for external changes; zero: never
+   */
+  public Housekeeper(
+      Path database,
+      Connection connection,
+      long thresholdBytes,
+      Duration pollInterval,
+      CommitStats stats) {
     this.wal = database.resolveSibling(database.getFileName() + "-wal");
     this.connection = connection;
     this.thresholdBytes = thresholdBytes;
+    this.pollNanos = pollInterval.toNanos();
     this.stats = stats;
-    this.thread = new Thread(this::run, "kvlog-checkpoint:" + database.getFileName());
+    this.thread = new Thread(this::run, "kvlog-housekeeper:" + database.getFileName());
     thread.setDaemon(true);
     thread.start();
   }
@@ -96,15 +117,34 @@ public final class Checkpointer implements AutoCloseable {
     }
   }
 
+  /** Sets the check for external changes run every poll interval. */
+  void pollWith(Runnable check) {
+    this.poll = check;
+  }
+
   private void run() {
+    long nextPoll = System.nanoTime() + pollNanos;
     while (!closed) {
-      if (!requested) {
-        LockSupport.park(this);
-        continue;
+      if (requested) {
+        checkpoint(connection);
+        copiedInBackground = true;
+        requested = false;
       }
-      checkpoint(connection);
-      copiedInBackground = true;
-      requested = false;
+      if (pollNanos > 0 && System.nanoTime() - nextPoll >= 0) {
+        try {
+          poll.run();
+        } catch (RuntimeException e) {
+          log.warn("checking {} for external changes failed", wal, e);
+        }
+        nextPoll = System.nanoTime() + pollNanos;
+      }
+      if (!requested && !closed) {
+        if (pollNanos > 0) {
+          LockSupport.parkNanos(this, Math.max(0, nextPoll - System.nanoTime()));
+        } else {
+          LockSupport.park(this);
+        }
+      }
     }
   }
 
@@ -131,6 +171,6 @@ public final class Checkpointer implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    Resources.closeAll("cannot return the checkpoint connection of " + wal, connection);
+    Resources.closeAll("cannot return the housekeeping connection of " + wal, connection);
   }
 }
