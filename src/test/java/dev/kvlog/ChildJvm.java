@@ -33,8 +33,15 @@ final class ChildJvm {
   }
 
   static Process start(Class<?> main, String... args) throws IOException {
-    return new ProcessBuilder(command(main, args))
-        .redirectError(ProcessBuilder.Redirect.INHERIT)
-        .start();
+    return start(java.util.Map.of(), main, args);
+  }
+
+  /** Starts the child with extra environment variables (LD_PRELOAD, say). */
+  static Process start(java.util.Map<String, String> env, Class<?> main, String... args)
+      throws IOException {
+    ProcessBuilder builder =
+        new ProcessBuilder(command(main, args)).redirectError(ProcessBuilder.Redirect.INHERIT);
+    builder.environment().putAll(env);
+    return builder.start();
   }
 }

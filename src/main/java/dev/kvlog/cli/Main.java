@@ -47,6 +47,7 @@ import picocli.CommandLine.ParentCommand;
       Main.Cas.class,
       Main.List.class,
       Main.Backup.class,
+      Main.Check.class,
       Main.Export.class,
       Main.Import.class,
       Main.Stats.class
@@ -368,6 +369,32 @@ public final class Main implements Callable<Integer> {
         spec.commandLine().getErr().println("backed up " + entries + " entries to " + target);
       }
       return 0;
+    }
+  }
+
+  @Command(
+      name = "check",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Run SQLite's integrity_check on the store and print the problems found.",
+        "Exit code 0 if the file is sound, 3 if it is damaged (restore it from a backup)."
+      })
+  static final class Check implements Callable<Integer> {
+    @ParentCommand Main main;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      java.util.List<String> problems = KVLog.check(main.file);
+      if (problems.isEmpty()) {
+        spec.commandLine().getOut().println("ok");
+        return 0;
+      }
+      problems.forEach(spec.commandLine().getOut()::println);
+      spec.commandLine()
+          .getErr()
+          .println("kvlog: " + main.file + " is damaged; restore it from a backup");
+      return STORE_ERROR;
     }
   }
 

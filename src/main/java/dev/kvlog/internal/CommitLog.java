@@ -70,6 +70,7 @@ public final class CommitLog implements AutoCloseable {
   private PreparedStatement rollback;
   private PreparedStatement dataVersionQuery;
   private long dataVersion;
+  private final Object fileKey; // the database file's identity (device and inode) at open
   private boolean closed;
   private SQLException failure; // the unclean failure that stopped writes
 
@@ -85,6 +86,7 @@ public final class CommitLog implements AutoCloseable {
     this.groupCommit = groupCommit;
     this.housekeeper = housekeeper;
     this.stats = stats;
+    this.fileKey = StoreFiles.fileKey(path);
     this.cache = WarmCache.load(connection, () -> dataVersion = dataVersion());
     prepare();
     housekeeper.pollWith(this::pollExternalChanges);
@@ -319,6 +321,7 @@ public final class CommitLog implements AutoCloseable {
     }
     try {
       checkWritable();
+      checkFileInPlace();
       reloadIfChangedExternally();
     } catch (RuntimeException e) {
       group.forEach(r -> r.fail(e));
@@ -421,6 +424,29 @@ public final class CommitLog implements AutoCloseable {
 
   // ---- external changes ----
 
+  /**
+   * Refuses to write once the database file was deleted or replaced: in WAL mode SQLite would go on
+   * appending to a WAL whose database is gone, and a reopen would not find those writes. One stat()
+   * per group.
+   */
+  private void checkFileInPlace() {
+    Object now = StoreFiles.fileKey(path);
+    if (fileKey != null && !fileKey.equals(now)) {
+      SQLException e =
+          new SQLException(
+              path + (now == null ? " no longer exists" : " was replaced by another file"));
+      failure = e;
+      log.error("{}: refusing further writes", e.getMessage());
+      throw new WriteFailedException(
+          "cannot write to "
+              + path
+              + ": the database file was deleted or moved while the store was open, so no write"
+              + " can be made durable; close the store and put the file back (or restore a backup)",
+          e,
+          true);
+    }
+  }
+
   /** Checked before every group, so prepared once: a step, not a parse. */
   private long dataVersion() throws SQLException {
     if (dataVersionQuery == null) { // while loading, before prepare()
@@ -498,16 +524,13 @@ public final class CommitLog implements AutoCloseable {
       failure = e;
       log.error("write to {} failed with an unknown outcome; refusing further writes", path, e);
     }
+    String hint =
+        Errors.extendedCode(e) == Errors.READONLY_DBMOVED
+            ? "the database file was deleted or moved while the store was open, so no write can be"
+                + " made durable; close the store and put the file back (or restore a backup)"
+            : Errors.writeHint(clean ? code : -1);
     return new WriteFailedException(
-        r.describe()
-            + " in "
-            + path
-            + " failed: "
-            + e.getMessage()
-            + "; "
-            + Errors.writeHint(clean ? code : -1),
-        e,
-        !clean);
+        r.describe() + " in " + path + " failed: " + e.getMessage() + "; " + hint, e, !clean);
   }
 
   private boolean reprepare(SQLException e) {

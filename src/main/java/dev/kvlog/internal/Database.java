@@ -47,9 +47,15 @@ public final class Database implements AutoCloseable {
    *
    * @param pragmas extra per-connection pragmas (tests use them to weaken durability on purpose and
    *     check that the verification catches it)
+   * @param weakSyncForTests accept synchronous below FULL: only for the power-cut tests' negative
+   *     controls, which must show that a weaker setting loses acknowledged writes
    */
   public static Database open(
-      Path path, Duration busyTimeout, long walLimitBytes, Map<String, String> pragmas) {
+      Path path,
+      Duration busyTimeout,
+      long walLimitBytes,
+      Map<String, String> pragmas,
+      boolean weakSyncForTests) {
     HikariConfig config = new HikariConfig();
     config.setPoolName("kvlog:" + path.getFileName());
     config.setJdbcUrl("jdbc:sqlite:" + path);
@@ -76,7 +82,7 @@ public final class Database implements AutoCloseable {
     }
     Database database = new Database(path, pool);
     try {
-      database.verifyPragmas(busyTimeout);
+      database.verifyPragmas(busyTimeout, weakSyncForTests);
       return database;
     } catch (RuntimeException e) {
       pool.close();
@@ -89,7 +95,7 @@ public final class Database implements AutoCloseable {
     return pool.getConnection();
   }
 
-  private void verifyPragmas(Duration busyTimeout) {
+  private void verifyPragmas(Duration busyTimeout, boolean weakSyncForTests) {
     List<Connection> borrowed = new ArrayList<>();
     try {
       for (int i = 1; i <= POOL_SIZE; i++) {
@@ -106,7 +112,7 @@ public final class Database implements AutoCloseable {
                   + where
                   + ", expected wal; is the file on a file system without shared memory support?");
         }
-        if (synchronous < SYNCHRONOUS_FULL) {
+        if (synchronous < SYNCHRONOUS_FULL && !weakSyncForTests) {
           throw new StoreOpenException(
               "PRAGMA synchronous is "
                   + synchronous
@@ -176,6 +182,70 @@ public final class Database implements AutoCloseable {
     } catch (SQLException e) {
       throw new StoreOpenException(Errors.describe(path, e), e);
     }
+  }
+
+  /**
+   * Runs {@code PRAGMA quick_check} (or {@code integrity_check} if {@code full}) and returns the
+   * problems SQLite found; empty if the file is sound. Reads every page; writes nothing.
+   */
+  public static List<String> check(Connection c, boolean full) throws SQLException {
+    List<String> problems = new ArrayList<>();
+    try (Statement s = c.createStatement();
+        ResultSet rs =
+            s.executeQuery(full ? "PRAGMA integrity_check(100)" : "PRAGMA quick_check(100)")) {
+      while (rs.next()) {
+        String line = rs.getString(1);
+        if (!"ok".equals(line)) {
+          problems.add(line);
+        }
+      }
+    }
+    return problems;
+  }
+
+  /**
+   * Checks a store file without opening it as a store: a read-only connection (no WAL switch, no
+   * cache), {@code integrity_check}. A file that is not a database, or too damaged to read at all,
+   * is reported as a problem rather than thrown.
+   */
+  public static List<String> checkFile(Path path) {
+    if (!java.nio.file.Files.isRegularFile(path)) {
+      throw new StoreOpenException(path + " does not exist or is not a file");
+    }
+    Properties readOnly = new Properties();
+    readOnly.setProperty("open_mode", Integer.toString(SQLiteOpenMode.READONLY.flag));
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + path, readOnly)) {
+      return check(c, true);
+    } catch (SQLException e) {
+      return List.of(Errors.describe(path, e));
+    }
+  }
+
+  /**
+   * Refuses to open a store whose file SQLite finds damaged, naming the first problems. KVLog never
+   * repairs a store by deleting what it cannot read.
+   */
+  public void requireSound(Connection c) {
+    List<String> problems;
+    try {
+      problems = check(c, false);
+    } catch (SQLException e) {
+      throw new StoreOpenException(Errors.describe(path, e), e);
+    }
+    if (!problems.isEmpty()) {
+      throw new StoreOpenException(corruptionMessage(path, problems));
+    }
+  }
+
+  /** Names the damage and what to do about it. */
+  public static String corruptionMessage(Path path, List<String> problems) {
+    return path
+        + " is corrupt: SQLite's check found "
+        + (problems.size() >= 100 ? "100 or more" : Integer.toString(problems.size()))
+        + " problems, first: "
+        + String.join("; ", problems.subList(0, Math.min(3, problems.size())))
+        + ". Restore it from a backup. KVLog will not open or repair it (a repair could delete"
+        + " data); sqlite3's .recover command can salvage what is readable into a new file";
   }
 
   @Override

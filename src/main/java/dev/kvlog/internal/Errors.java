@@ -36,6 +36,17 @@ public final class Errors {
     return "cannot read " + path + ": " + e.getMessage();
   }
 
+  /** The extended SQLite result code of {@code e}, or -1 if it did not come from SQLite. */
+  static int extendedCode(SQLException e) {
+    if (e instanceof SQLiteException) {
+      return ((SQLiteException) e).getResultCode().code;
+    }
+    return -1;
+  }
+
+  /** SQLITE_READONLY_DBMOVED: the database file was unlinked or renamed while open. */
+  static final int READONLY_DBMOVED = 1032;
+
   /** A hint for a failed write, by primary result code; -1 for a failure of unknown outcome. */
   static String writeHint(int code) {
     if (code == SQLiteErrorCode.SQLITE_FULL.code) {

@@ -56,6 +56,19 @@ public final class Migrations {
    * @throws SchemaException if the database is newer than this build, or a script failed
    */
   public static int migrate(Connection c, Path database) {
+    List<Script> scripts = new java.util.ArrayList<>();
+    for (String name : SQLITE_SCRIPTS) {
+      scripts.add(new Script(name, read(DIRECTORY + name)));
+    }
+    return migrate(c, database, scripts);
+  }
+
+  /** A versioned script: {@code V<n>__<description>.sql} and its SQL. */
+  public record Script(String name, String sql) {}
+
+  /** Applies {@code scripts} (in version order) above the installed version. */
+  public static int migrate(Connection c, Path database, List<Script> scripts) {
+    int latest = version(scripts.get(scripts.size() - 1).name());
     int current;
     try {
       current = currentVersion(c);
@@ -63,27 +76,26 @@ public final class Migrations {
       throw new SchemaException(
           "cannot read the schema version of " + database + ": " + e.getMessage(), e);
     }
-    if (current > latestVersion()) {
+    if (current > latest) {
       throw new SchemaException(
           database
               + " has schema version "
               + current
               + ", but this KVLog build knows versions up to "
-              + latestVersion()
+              + latest
               + "; upgrade KVLog to open it (the store was not changed)");
     }
-    for (String script : SQLITE_SCRIPTS) {
-      int version = version(script);
+    for (Script script : scripts) {
+      int version = version(script.name());
       if (version > current) {
-        apply(c, database, script, version);
+        apply(c, database, script.name(), script.sql(), version);
         current = version;
       }
     }
     return current;
   }
 
-  private static void apply(Connection c, Path database, String script, int version) {
-    String sql = read(DIRECTORY + script);
+  private static void apply(Connection c, Path database, String script, String sql, int version) {
     try {
       c.setAutoCommit(false);
       try (Statement s = c.createStatement()) {
@@ -134,6 +146,10 @@ public final class Migrations {
 
   /** 3 for "V3__add_index.sql". */
   static int version(String script) {
+    if (!script.matches("V[0-9]{1,9}__[A-Za-z0-9_]+\\.sql")) {
+      throw new SchemaException(
+          "migration script name " + script + " is not V<version>__<description>.sql");
+    }
     return Integer.parseInt(script.substring(1, script.indexOf("__")));
   }
 

@@ -94,6 +94,17 @@ public final class StoreFiles {
     }
   }
 
+  /** The file's identity (device and inode on Unix), or null if it does not exist. */
+  public static Object fileKey(Path file) {
+    try {
+      return java.nio.file.Files.readAttributes(
+              file, java.nio.file.attribute.BasicFileAttributes.class)
+          .fileKey();
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
   /** rw------- where the file system knows POSIX permissions; nothing elsewhere. */
   public static FileAttribute<?>[] ownerOnly() {
     return POSIX

@@ -149,6 +149,7 @@ class MainTest {
             "cas",
             "list",
             "backup",
+            "check",
             "export",
             "import",
             "stats")) {
