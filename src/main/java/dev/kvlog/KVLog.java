@@ -573,6 +573,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     public KVLog<K, V> open() {
       Path file = StoreFiles.checkPath(path);
       OwnerLock ownerLock = OwnerLock.acquire(file);
+      boolean[] sidecars = StoreFiles.sidecars(file);
       Database database = null;
       try {
         StoreFiles.createOrCheck(file);
@@ -602,6 +603,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         if (database != null) {
           database.close();
         }
+        StoreFiles.removeCreatedSidecars(file, sidecars);
         ownerLock.close();
         if (e instanceof KVLogException) {
           throw (KVLogException) e;

@@ -94,6 +94,38 @@ public final class StoreFiles {
     }
   }
 
+  /** Which of the {@code -wal} and {@code -shm} files beside {@code database} exist now. */
+  public static boolean[] sidecars(Path database) {
+    return new boolean[] {
+      Files.exists(sibling(database, "-wal")), Files.exists(sibling(database, "-shm"))
+    };
+  }
+
+  /**
+   * After a refused open, deletes the {@code -wal} and {@code -shm} files that SQLite created for
+   * it (they did not exist in {@code before}) if they hold nothing, so a refused foreign file is
+   * left as it was found.
+   */
+  public static void removeCreatedSidecars(Path database, boolean[] before) {
+    Path wal = sibling(database, "-wal");
+    try {
+      // Only an empty WAL: one with frames might hold another process's commits.
+      if (!before[0] && Files.exists(wal) && Files.size(wal) == 0) {
+        Files.delete(wal);
+      }
+      // A connection in WAL mode always has a -wal file; with none left, no one uses the -shm.
+      if (!before[1] && !Files.exists(wal)) {
+        Files.deleteIfExists(sibling(database, "-shm"));
+      }
+    } catch (IOException e) {
+      // best effort: the refusal being reported matters more
+    }
+  }
+
+  private static Path sibling(Path database, String suffix) {
+    return database.resolveSibling(database.getFileName() + suffix);
+  }
+
   /** The file's identity (device and inode on Unix), or null if it does not exist. */
   public static Object fileKey(Path file) {
     try {
