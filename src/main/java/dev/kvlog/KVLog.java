@@ -110,6 +110,28 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return builder(file).open();
   }
 
+  /**
+   * Opens the store a JDBC URL names, with String keys and values and default options: {@code
+   * jdbc:sqlite:<file>} opens a KVLog file as {@link #load} does; {@code jdbc:postgresql:...} opens
+   * a {@link PostgresKVStore} (the PostgreSQL driver must be on the class path). Code written
+   * against {@link KVStore} runs on either.
+   *
+   * @throws IllegalArgumentException for any other URL
+   */
+  public static KVStore<String, String> connect(String jdbcUrl) {
+    Objects.requireNonNull(jdbcUrl, "jdbcUrl");
+    if (jdbcUrl.startsWith("jdbc:sqlite:")) {
+      return load(Path.of(jdbcUrl.substring("jdbc:sqlite:".length())));
+    }
+    if (jdbcUrl.startsWith("jdbc:postgresql:")) {
+      return PostgresKVStore.builder(jdbcUrl).open();
+    }
+    throw new IllegalArgumentException(
+        "unsupported JDBC URL "
+            + PostgresKVStore.redact(jdbcUrl)
+            + "; use jdbc:sqlite:<file> or jdbc:postgresql://host/database");
+  }
+
   /** A builder for a store of String keys and values at {@code file}. */
   public static Builder<String, String> builder(Path file) {
     return builder(file, Codecs.string(), Codecs.string());

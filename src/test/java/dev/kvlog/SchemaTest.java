@@ -24,6 +24,10 @@ class SchemaTest {
       assertThat(files.map(p -> p.getFileName().toString()).sorted().collect(Collectors.toList()))
           .isEqualTo(Migrations.SQLITE_SCRIPTS);
     }
+    try (Stream<Path> files = Files.list(Path.of("sql", "postgresql"))) {
+      assertThat(files.map(p -> p.getFileName().toString()).sorted().collect(Collectors.toList()))
+          .isEqualTo(Migrations.POSTGRESQL_SCRIPTS);
+    }
   }
 
   @Test

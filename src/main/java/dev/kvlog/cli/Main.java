@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvlog.KVLog;
 import dev.kvlog.KVLogException;
 import dev.kvlog.KVLogStats;
+import dev.kvlog.KVStore;
 import dev.kvlog.WriteBatch;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
@@ -48,6 +49,9 @@ import picocli.CommandLine.ParentCommand;
       Main.List.class,
       Main.Backup.class,
       Main.Check.class,
+      Main.Copy.class,
+      Main.Schema.class,
+      Main.Migrate.class,
       Main.Export.class,
       Main.Import.class,
       Main.Stats.class
@@ -133,8 +137,29 @@ public final class Main implements Callable<Integer> {
     throw new IllegalStateException(e); // a bug: let picocli print the stack trace
   }
 
+  @Option(
+      names = "--url",
+      description =
+          "Open the store at this JDBC URL instead of --file: jdbc:postgresql://host/db?... or"
+              + " jdbc:sqlite:<file>. backup, check and stats need a SQLite file.")
+  String url;
+
+  /** The SQLite store of --file (commands that only SQLite supports). */
   KVLog<String, String> open() {
+    if (url != null) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(), "this command works on a SQLite store file: use --file, not --url");
+    }
     return KVLog.load(file);
+  }
+
+  /** The store of --url if given, else of --file. */
+  KVStore<String, String> openAny() {
+    return url != null ? KVLog.connect(url) : KVLog.load(file);
+  }
+
+  String location() {
+    return url != null ? url : file.toString();
   }
 
   /** A problem in an import file, with its line number. */
@@ -161,7 +186,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVLog<String, String> store = main.open()) {
+      try (KVStore<String, String> store = main.openAny()) {
         store.set(key, value);
       }
       return 0;
@@ -181,7 +206,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVLog<String, String> store = main.open()) {
+      try (KVStore<String, String> store = main.openAny()) {
         Optional<String> value = store.get(key);
         if (value.isEmpty()) {
           spec.commandLine().getErr().println("kvlog: key not found: " + key);
@@ -206,7 +231,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVLog<String, String> store = main.open()) {
+      try (KVStore<String, String> store = main.openAny()) {
         store.delete(key);
       }
       return 0;
@@ -231,7 +256,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVLog<String, String> store = main.open()) {
+      try (KVStore<String, String> store = main.openAny()) {
         Optional<String> present = store.setIfAbsent(key, value);
         if (present.isPresent()) {
           spec.commandLine().getOut().println(present.get());
@@ -282,7 +307,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVLog<String, String> store = main.open()) {
+      try (KVStore<String, String> store = main.openAny()) {
         if (store.compareAndSet(key, expected.value, update.value)) {
           return 0;
         }
@@ -328,9 +353,9 @@ public final class Main implements Callable<Integer> {
             spec.commandLine(), "use either --prefix or --from/--to, not both");
       }
       PrintWriter out = spec.commandLine().getOut();
-      try (KVLog<String, String> store = main.open();
+      try (KVStore<String, String> store = main.openAny();
           Stream<Map.Entry<String, String>> entries =
-              prefix != null ? store.scan(prefix) : store.range(from, to)) {
+              prefix != null ? Stores.scan(store, prefix) : Stores.range(store, from, to)) {
         for (Map.Entry<String, String> e :
             (Iterable<Map.Entry<String, String>>) entries::iterator) {
           if (json) {
@@ -398,6 +423,127 @@ public final class Main implements Callable<Integer> {
     }
   }
 
+  @Command(
+      name = "copy",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Copy every entry from one store to another, in batches of 1000, then verify that the"
+            + " target holds each source entry (count and SHA-256 over the entries in key order).",
+        "Stores are SQLite files or JDBC URLs. Safe to re-run: entries are upserted, and keys"
+            + " that only the target has are left alone.",
+        "Example: kvlog copy --from kv.db --to 'jdbc:postgresql://db/app?user=app'"
+      })
+  static final class Copy implements Callable<Integer> {
+    @ParentCommand Main main;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--from", required = true, paramLabel = "STORE", description = "Source.")
+    String from;
+
+    @Option(names = "--to", required = true, paramLabel = "STORE", description = "Target.")
+    String to;
+
+    @Override
+    public Integer call() throws Exception {
+      if (from.equals(to)) {
+        throw new CommandLine.ParameterException(
+            spec.commandLine(), "--from and --to are the same store");
+      }
+      java.security.MessageDigest source = java.security.MessageDigest.getInstance("SHA-256");
+      java.security.MessageDigest target = java.security.MessageDigest.getInstance("SHA-256");
+      int copied = 0;
+      int mismatched = 0;
+      try (KVStore<String, String> src = Stores.open(from);
+          KVStore<String, String> dst = Stores.open(to);
+          Progress progress = Progress.start(main, "copy", Stores.size(src))) {
+        java.util.List<Map.Entry<String, String>> chunk = new java.util.ArrayList<>();
+        try (Stream<Map.Entry<String, String>> entries = Stores.range(src, null, null)) {
+          java.util.Iterator<Map.Entry<String, String>> it = entries.iterator();
+          while (it.hasNext()) {
+            chunk.add(it.next());
+            if (chunk.size() == 1000 || !it.hasNext()) {
+              WriteBatch<String, String> batch = new WriteBatch<>();
+              chunk.forEach(e -> batch.set(e.getKey(), e.getValue()));
+              Stores.write(dst, batch);
+              for (Map.Entry<String, String> e : chunk) {
+                digest(source, e.getKey(), e.getValue());
+                String there = dst.get(e.getKey()).orElse(null);
+                digest(target, e.getKey(), there);
+                if (!e.getValue().equals(there)) {
+                  mismatched++;
+                }
+              }
+              copied += chunk.size();
+              progress.stepBy(chunk.size());
+              chunk.clear();
+            }
+          }
+        }
+      }
+      String sum = java.util.HexFormat.of().formatHex(source.digest());
+      String got = java.util.HexFormat.of().formatHex(target.digest());
+      PrintWriter err = spec.commandLine().getErr();
+      if (mismatched > 0 || !sum.equals(got)) {
+        err.println(
+            "kvlog: copy verification failed: "
+                + mismatched
+                + " of "
+                + copied
+                + " entries differ in the target (another writer?); re-run the copy");
+        return STORE_ERROR;
+      }
+      err.println(
+          "copied " + copied + " entries; verified " + copied + " in the target, sha256 " + sum);
+      return 0;
+    }
+
+    private static void digest(java.security.MessageDigest md, String key, String value) {
+      md.update(key.getBytes(StandardCharsets.UTF_8));
+      md.update((byte) 0);
+      md.update(value == null ? new byte[] {(byte) 0xFF} : value.getBytes(StandardCharsets.UTF_8));
+      md.update((byte) 0);
+    }
+  }
+
+  @Command(
+      name = "schema",
+      mixinStandardHelpOptions = true,
+      description = "Print the store's installed schema version (opening applies pending ones).")
+  static final class Schema implements Callable<Integer> {
+    @ParentCommand Main main;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      try (KVStore<String, String> store = main.openAny()) {
+        spec.commandLine().getOut().println(Stores.schemaVersion(store));
+      }
+      return 0;
+    }
+  }
+
+  @Command(
+      name = "migrate",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Apply pending schema versions (sql/sqlite or sql/postgresql) and print the version now"
+            + " installed. Each version applies in one transaction with its record in kvlog_schema."
+      })
+  static final class Migrate implements Callable<Integer> {
+    @ParentCommand Main main;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      try (KVStore<String, String> store = main.openAny()) {
+        spec.commandLine()
+            .getOut()
+            .println("schema version " + Stores.schemaVersion(store) + " at " + main.location());
+      }
+      return 0;
+    }
+  }
+
   static String jsonLine(Map.Entry<String, String> e) throws IOException {
     ObjectNode line = JSON.createObjectNode().put("key", e.getKey()).put("value", e.getValue());
     return JSON.writeValueAsString(line);
@@ -419,9 +565,9 @@ public final class Main implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
       Writer stdout = spec.commandLine().getOut();
-      try (KVLog<String, String> store = main.open();
-          Progress progress = Progress.start(main, "export", store.size());
-          Stream<Map.Entry<String, String>> entries = store.range(null, null);
+      try (KVStore<String, String> store = main.openAny();
+          Progress progress = Progress.start(main, "export", Stores.size(store));
+          Stream<Map.Entry<String, String>> entries = Stores.range(store, null, null);
           Writer w =
               output == null
                   ? new BufferedWriter(stdout) {
@@ -467,7 +613,7 @@ public final class Main implements Callable<Integer> {
     public Integer call() throws IOException {
       int count = 0;
       long size = "-".equals(input) ? -1 : Files.size(Path.of(input));
-      try (KVLog<String, String> store = main.open();
+      try (KVStore<String, String> store = main.openAny();
           Progress progress = Progress.start(main, "import", size);
           BufferedReader in = new BufferedReader(reader(input))) {
         WriteBatch<String, String> batch = new WriteBatch<>();
@@ -495,15 +641,15 @@ public final class Main implements Callable<Integer> {
             }
             batch.set(line.get("key").asText(), line.get("value").asText());
             if (batch.size() == BATCH) {
-              store.write(batch);
+              Stores.write(store, batch);
               count += batch.size();
               batch = new WriteBatch<>();
             }
           }
-          store.write(batch);
+          Stores.write(store, batch);
           count += batch.size();
         } catch (BadInput | IllegalArgumentException e) {
-          store.write(batch); // the valid lines before the bad one
+          Stores.write(store, batch); // the valid lines before the bad one
           count += batch.size();
           throw new BadInput(
               e.getMessage() + "; the " + count + " entries before it were imported");

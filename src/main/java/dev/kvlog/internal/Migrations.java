@@ -13,16 +13,95 @@ import java.sql.Statement;
 import java.util.List;
 
 /**
- * Applies the versioned scripts of {@code sql/sqlite/} (shipped on the classpath) and records each
- * in {@code kvlog_schema}. Each script runs in one transaction together with its record, so a crash
- * or a failing statement leaves the previous version intact. A store whose recorded version is
- * newer than this build knows is refused, never downgraded.
+ * Applies the versioned scripts of {@code sql/sqlite/} or {@code sql/postgresql/} (shipped on the
+ * classpath) and records each in {@code kvlog_schema}. Each script runs in one transaction together
+ * with its record, so a crash or a failing statement leaves the previous version intact. A store
+ * whose recorded version is newer than this build knows is refused, never downgraded.
+ *
+ * <p>The file names follow Flyway's {@code V<version>__<description>.sql}, so the same folders can
+ * be handed to Flyway or any tool of that convention (KVLog's own table is {@code kvlog_schema},
+ * not Flyway's history table).
  */
 public final class Migrations {
   /** The scripts this build knows, in order; the test suite checks this against {@code sql/}. */
   public static final List<String> SQLITE_SCRIPTS = List.of("V1__create_kv.sql");
 
+  /** The same for PostgreSQL. */
+  public static final List<String> POSTGRESQL_SCRIPTS = List.of("V1__create_kv.sql");
+
   private static final String DIRECTORY = "sql/sqlite/";
+  private static final String PG_DIRECTORY = "sql/postgresql/";
+
+  /**
+   * Brings a PostgreSQL store's schema up to date: the whole check-and-apply runs in one
+   * transaction under a transaction-scoped advisory lock, so instances that start together apply
+   * each script once.
+   */
+  public static int migratePostgres(Connection c, String where) {
+    try {
+      c.setAutoCommit(false);
+      try (Statement s = c.createStatement()) {
+        s.execute("SELECT pg_advisory_xact_lock(" + Database.APPLICATION_ID + ")");
+      }
+      int current;
+      try (Statement s = c.createStatement();
+          ResultSet rs = s.executeQuery("SELECT to_regclass('kvlog_schema') IS NOT NULL")) {
+        rs.next();
+        current = 0;
+        if (rs.getBoolean(1)) {
+          try (ResultSet v = s.executeQuery("SELECT coalesce(max(version), 0) FROM kvlog_schema")) {
+            v.next();
+            current = v.getInt(1);
+          }
+        }
+      }
+      int latest = version(POSTGRESQL_SCRIPTS.get(POSTGRESQL_SCRIPTS.size() - 1));
+      if (current > latest) {
+        throw new SchemaException(
+            where
+                + " has schema version "
+                + current
+                + ", but this KVLog build knows versions up"
+                + " to "
+                + latest
+                + "; upgrade KVLog to open it (the store was not changed)");
+      }
+      for (String name : POSTGRESQL_SCRIPTS) {
+        int version = version(name);
+        if (version > current) {
+          try (Statement s = c.createStatement()) {
+            s.execute(read(PG_DIRECTORY + name));
+          }
+          try (PreparedStatement record =
+              c.prepareStatement("INSERT INTO kvlog_schema(version, description) VALUES (?, ?)")) {
+            record.setInt(1, version);
+            record.setString(2, description(name));
+            record.executeUpdate();
+          }
+          current = version;
+        }
+      }
+      c.commit();
+      return current;
+    } catch (SQLException | RuntimeException e) {
+      try {
+        c.rollback();
+      } catch (SQLException rollback) {
+        e.addSuppressed(rollback);
+      }
+      if (e instanceof SchemaException) {
+        throw (SchemaException) e;
+      }
+      throw new SchemaException(
+          "migration of " + where + " failed and was rolled back: " + e.getMessage(), e);
+    } finally {
+      try {
+        c.setAutoCommit(true);
+      } catch (SQLException ignored) {
+        // only fails on a closed connection, which the caller will discover
+      }
+    }
+  }
 
   private Migrations() {}
 
