@@ -124,6 +124,68 @@ abstract class Engine implements AutoCloseable {
     }
   }
 
+  // ---- KVLog on PostgreSQL (the local server, or KVLOG_BENCH_POSTGRES_URL) ----
+
+  static final class PostgresEngine extends Engine {
+    static final String BASE =
+        System.getenv()
+            .getOrDefault(
+                "KVLOG_BENCH_POSTGRES_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres");
+    final String url;
+    final String schema;
+    dev.kvlog.PostgresKVStore<String, String> store;
+
+    PostgresEngine(Path dir) throws SQLException {
+      super("KVLog PostgreSQL", dir);
+      schema = "kvlog_bench_" + Long.toHexString(System.nanoTime());
+      try (Connection c = DriverManager.getConnection(BASE);
+          Statement s = c.createStatement()) {
+        s.execute("CREATE SCHEMA " + schema);
+      }
+      url = BASE + (BASE.contains("?") ? "&" : "?") + "currentSchema=" + schema;
+      store = dev.kvlog.PostgresKVStore.builder(url).poolSize(64).open();
+    }
+
+    @Override
+    void set(String key, String value) {
+      store.set(key, value);
+    }
+
+    @Override
+    String get(String key) {
+      return store.get(key).orElse(null);
+    }
+
+    @Override
+    void bulkLoad(Map<String, String> entries) {
+      WriteBatch<String, String> batch = new WriteBatch<>();
+      for (Map.Entry<String, String> e : entries.entrySet()) {
+        batch.set(e.getKey(), e.getValue());
+        if (batch.size() == 10_000) {
+          store.write(batch);
+          batch = new WriteBatch<>();
+        }
+      }
+      store.write(batch);
+    }
+
+    @Override
+    long reopenAndReadAll() {
+      store.close();
+      store = dev.kvlog.PostgresKVStore.builder(url).poolSize(64).open();
+      return store.size();
+    }
+
+    @Override
+    public void close() throws SQLException {
+      store.close();
+      try (Connection c = DriverManager.getConnection(BASE);
+          Statement s = c.createStatement()) {
+        s.execute("DROP SCHEMA " + schema + " CASCADE");
+      }
+    }
+  }
+
   // ---- SQLite through sqlite-jdbc, one connection, no group commit ----
 
   static final class SqliteEngine extends Engine {
