@@ -46,8 +46,9 @@ class SnapshotBackupExternalTest {
   }
 
   /**
-   * A writer keeps two keys equal with batches; every scan must see them equal. A scan that read
-   * the cache without waiting for the write in progress could see one batch half applied.
+   * A writer keeps two keys equal with batches; every scan must see them equal. A scan that read in
+   * two transactions, or read the cache while a batch was being applied to it, could see one batch
+   * half applied (both were tried: both fail here).
    */
   @Test
   void scan_isAConsistentSnapshot() throws Exception {

@@ -196,28 +196,6 @@ public final class CommitLog implements AutoCloseable {
     }
   }
 
-  /**
-   * The entries accepted by {@code filter}, copied from the cache while no write is in progress: a
-   * consistent snapshot (the cache equals the log then). Writers wait for the copy, not for the
-   * caller's use of it.
-   */
-  public List<Map.Entry<String, String>> snapshot(java.util.function.Predicate<String> filter) {
-    lock();
-    try {
-      checkOpen();
-      List<Map.Entry<String, String>> out = new ArrayList<>();
-      cache.forEach(
-          (k, v) -> {
-            if (filter.test(k)) {
-              out.add(new java.util.AbstractMap.SimpleImmutableEntry<>(k, v));
-            }
-          });
-      return out;
-    } finally {
-      unlock();
-    }
-  }
-
   /** Runs {@code action} on the writer connection while no write is in progress (a backup, say). */
   public <T> T withWriterConnection(SqlFunction<T> action) throws SQLException {
     lock();

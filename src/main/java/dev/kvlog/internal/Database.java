@@ -6,6 +6,7 @@ import dev.kvlog.StoreOpenException;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -182,6 +183,26 @@ public final class Database implements AutoCloseable {
     } catch (SQLException e) {
       throw new StoreOpenException(Errors.describe(path, e), e);
     }
+  }
+
+  /** Entries with lo <= key < hi (nulls: unbounded), in key order, from one statement. */
+  public static List<Map.Entry<String, String>> range(Connection c, String lo, String hi)
+      throws SQLException {
+    List<Map.Entry<String, String>> out = new ArrayList<>();
+    try (PreparedStatement s =
+        c.prepareStatement(
+            "SELECT key, value FROM kv WHERE key >= coalesce(?1, '')"
+                + " AND (?2 IS NULL OR key < ?2) ORDER BY key")) {
+      s.setString(1, lo);
+      s.setString(2, hi);
+      try (ResultSet rs = s.executeQuery()) {
+        while (rs.next()) {
+          out.add(
+              new java.util.AbstractMap.SimpleImmutableEntry<>(rs.getString(1), rs.getString(2)));
+        }
+      }
+    }
+    return out;
   }
 
   /**

@@ -62,4 +62,22 @@ public final class Text {
     }
     return a.length() - b.length();
   }
+
+  /**
+   * The smallest string above every string that starts with {@code prefix}, in {@link
+   * #CODE_POINT_ORDER}; null if there is none (an empty prefix, or one of only U+10FFFF).
+   */
+  public static String successorOfPrefix(String prefix) {
+    int end = prefix.length();
+    while (end > 0) {
+      int cp = prefix.codePointBefore(end);
+      int start = end - Character.charCount(cp);
+      if (cp < Character.MAX_CODE_POINT) {
+        int next = cp + 1 == Character.MIN_SURROGATE ? Character.MAX_SURROGATE + 1 : cp + 1;
+        return prefix.substring(0, start) + new String(Character.toChars(next));
+      }
+      end = start;
+    }
+    return null;
+  }
 }

@@ -235,18 +235,6 @@ public final class WarmCache {
     map.forEach(action);
   }
 
-  /** A copy of the entries whose keys lie in [from, to) (null: unbounded), sorted by key. */
-  public java.util.NavigableMap<String, String> copyRange(String from, String to) {
-    java.util.TreeMap<String, String> out = new java.util.TreeMap<>();
-    map.forEach(
-        (k, v) -> {
-          if ((from == null || k.compareTo(from) >= 0) && (to == null || k.compareTo(to) < 0)) {
-            out.put(k, v);
-          }
-        });
-    return out;
-  }
-
   public void clear() {
     map.clear();
   }
