@@ -77,6 +77,8 @@ class RudeRestartTest {
       }
       totalAcked += a;
     }
+    TortureSummary.record(
+        "process kill (SIGKILL), one writer, values up to 70 KB", CYCLES, totalAcked, 0);
     System.out.printf(
         "rude restarts: %d kills, %d acknowledged writes checked, %d in-flight writes"
             + " found committed, 0 lost%n",

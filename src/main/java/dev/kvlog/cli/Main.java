@@ -82,7 +82,7 @@ public final class Main implements Callable<Integer> {
       names = "--progress",
       negatable = true,
       description =
-          "Show a progress bar on standard error for import, export and backup (default: only"
+          "Show a progress bar on standard error for import, export, copy and backup (default: only"
               + " when standard error is a terminal).")
   Boolean progress;
 
