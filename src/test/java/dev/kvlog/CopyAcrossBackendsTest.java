@@ -7,27 +7,14 @@ import dev.kvlog.cli.MainAccess;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The migration tooling: kvlog copy between SQLite and PostgreSQL, schema and migrate. */
 class CopyAcrossBackendsTest {
   @TempDir Path dir;
-  String url;
-
-  @BeforeEach
-  void schema() throws Exception {
-    url = PostgresTestServer.freshSchema();
-  }
-
-  @AfterEach
-  void dropSchema() throws Exception {
-    if (url != null) {
-      PostgresTestServer.drop(url);
-    }
-  }
+  @RegisterExtension final PostgresSchema schema = new PostgresSchema();
 
   @Test
   void sqliteToPostgresToSqlite_isIdentical_andReRunsSafely() {
@@ -43,16 +30,19 @@ class CopyAcrossBackendsTest {
       }
       store.write(batch);
     }
-    MainAccess.Result there = MainAccess.run("copy", "--from", original.toString(), "--to", url);
+    MainAccess.Result there =
+        MainAccess.run("copy", "--from", original.toString(), "--to", schema.url());
     assertThat(there.code()).as(there.err()).isZero();
     assertThat(there.err()).contains("copied 2500 entries; verified 2500");
 
-    MainAccess.Result again = MainAccess.run("copy", "--from", original.toString(), "--to", url);
+    MainAccess.Result again =
+        MainAccess.run("copy", "--from", original.toString(), "--to", schema.url());
     assertThat(again.code()).as("a re-run is safe").isZero();
     assertThat(again.err()).isEqualTo(there.err());
 
     Path back = dir.resolve("back.db");
-    MainAccess.Result home = MainAccess.run("copy", "--from", url, "--to", back.toString());
+    MainAccess.Result home =
+        MainAccess.run("copy", "--from", schema.url(), "--to", back.toString());
     assertThat(home.code()).as(home.err()).isZero();
     assertThat(home.err()).isEqualTo(there.err()); // same count and the same checksum
 
@@ -60,21 +50,22 @@ class CopyAcrossBackendsTest {
       assertThat(contents(copy)).isEqualTo(data);
     }
     String exportOriginal = MainAccess.run("--file", original.toString(), "export").out();
-    assertThat(MainAccess.run("--url", url, "export").out()).isEqualTo(exportOriginal);
+    assertThat(MainAccess.run("--url", schema.url(), "export").out()).isEqualTo(exportOriginal);
     assertThat(MainAccess.run("--file", back.toString(), "export").out()).isEqualTo(exportOriginal);
   }
 
   @Test
   void schemaAndMigrate_onBothBackends() {
-    assertThat(MainAccess.run("--url", url, "migrate").out()).startsWith("schema version 1 at ");
-    assertThat(MainAccess.run("--url", url, "schema").out()).isEqualTo("1\n");
+    assertThat(MainAccess.run("--url", schema.url(), "migrate").out())
+        .startsWith("schema version 1 at ");
+    assertThat(MainAccess.run("--url", schema.url(), "schema").out()).isEqualTo("1\n");
     Path db = dir.resolve("kv.db");
     assertThat(MainAccess.run("--file", db.toString(), "schema").out()).isEqualTo("1\n");
     MainAccess.Result wrong =
-        MainAccess.run("--url", url, "backup", dir.resolve("x.db").toString());
+        MainAccess.run("--url", schema.url(), "backup", dir.resolve("x.db").toString());
     assertThat(wrong.code()).isEqualTo(2);
     assertThat(wrong.err()).contains("use --file");
-    assertThat(MainAccess.run("--url", url, "set", "k", "v").code()).isZero();
-    assertThat(MainAccess.run("--url", url, "get", "k").out()).isEqualTo("v\n");
+    assertThat(MainAccess.run("--url", schema.url(), "set", "k", "v").code()).isZero();
+    assertThat(MainAccess.run("--url", schema.url(), "get", "k").out()).isEqualTo("v\n");
   }
 }

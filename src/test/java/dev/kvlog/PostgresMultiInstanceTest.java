@@ -15,27 +15,14 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Several instances on one PostgreSQL store: writes decided by the database, caches converge. */
 class PostgresMultiInstanceTest {
   @TempDir Path dir;
-  String url;
-
-  @BeforeEach
-  void schema() throws Exception {
-    url = PostgresTestServer.freshSchema();
-  }
-
-  @AfterEach
-  void dropSchema() throws Exception {
-    if (url != null) {
-      PostgresTestServer.drop(url);
-    }
-  }
+  @RegisterExtension final PostgresSchema schema = new PostgresSchema();
 
   static void increment(KVStore<String, String> store) {
     for (; ; ) {
@@ -54,8 +41,8 @@ class PostgresMultiInstanceTest {
   @Test
   void twoInstances_casCounterEndsExact_andCachesConverge() throws Exception {
     int perThread = 25;
-    try (PostgresKVStore<String, String> a = PostgresKVStore.builder(url).open();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(url).open()) {
+    try (PostgresKVStore<String, String> a = PostgresKVStore.builder(schema.url()).open();
+        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
       ExecutorService pool = Executors.newFixedThreadPool(8);
       List<Future<?>> tasks = new ArrayList<>();
       for (int t = 0; t < 8; t++) {
@@ -109,12 +96,12 @@ class PostgresMultiInstanceTest {
   @Test
   void killedInstance_losesNoAcknowledgedIncrement() throws Exception {
     Path acks = dir.resolve("acks");
-    Process child = ChildJvm.start(CounterChild.class, url, acks.toString());
+    Process child = ChildJvm.start(CounterChild.class, schema.url(), acks.toString());
     BufferedReader out =
         new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
     assertThat(out.readLine()).isEqualTo("READY");
     int mine = 0;
-    try (PostgresKVStore<String, String> store = PostgresKVStore.builder(url).open()) {
+    try (PostgresKVStore<String, String> store = PostgresKVStore.builder(schema.url()).open()) {
       long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(800);
       while (System.nanoTime() < until) {
         increment(store);
@@ -125,7 +112,7 @@ class PostgresMultiInstanceTest {
       int theirs = Files.readAllLines(acks).size();
       assertThat(theirs).as("the child acknowledged increments").isPositive();
       long counter;
-      try (PostgresKVStore<String, String> fresh = PostgresKVStore.builder(url).open()) {
+      try (PostgresKVStore<String, String> fresh = PostgresKVStore.builder(schema.url()).open()) {
         counter = fresh.get("counter").map(Long::parseLong).orElse(0L); // loaded from the table
       }
       assertThat(counter).isBetween((long) mine + theirs, (long) mine + theirs + 1);

@@ -64,26 +64,16 @@ public final class Backup {
         Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE);
       }
       StoreFiles.syncDirectory(dir);
-    } catch (SQLException e) {
+    } catch (SQLException | IOException e) {
       deleteQuietly(temporary);
+      String reason = e instanceof SQLException ? e.getMessage() : e.toString();
       throw new KVLogException(
           "backup of "
               + source
               + " to "
               + absolute
               + " failed: "
-              + e.getMessage()
-              + "; nothing was written to the target",
-          e);
-    } catch (IOException e) {
-      deleteQuietly(temporary);
-      throw new KVLogException(
-          "backup of "
-              + source
-              + " to "
-              + absolute
-              + " failed: "
-              + e
+              + reason
               + "; nothing was written to the target",
           e);
     }
