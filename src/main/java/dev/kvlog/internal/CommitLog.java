@@ -196,23 +196,6 @@ public final class CommitLog implements AutoCloseable {
     }
   }
 
-  /** Runs {@code action} on the writer connection while no write is in progress (a backup, say). */
-  public <T> T withWriterConnection(SqlFunction<T> action) throws SQLException {
-    lock();
-    try {
-      checkOpen();
-      return action.apply(connection);
-    } finally {
-      unlock();
-    }
-  }
-
-  /** Work on the writer connection. */
-  @FunctionalInterface
-  public interface SqlFunction<T> {
-    T apply(Connection c) throws SQLException;
-  }
-
   // ---- queue and leader ----
 
   private Object submit(Request request) {
