@@ -109,6 +109,9 @@ class ModelPropertyTest {
           default -> throw new AssertionError(s);
         }
         assertThat(contents(store)).isEqualTo(model);
+        assertThat(store.range(null, null).map(Map.Entry::getKey))
+            .as("range reads the model's keys in order")
+            .containsExactlyElementsOf(new java.util.TreeMap<>(model).keySet());
       }
       store.close();
       try (KVLog<String, String> reopened = KVLog.load(db)) {
