@@ -35,11 +35,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  * of its sequence that holds all its acknowledged operations (at most the one in flight more), and
  * the shared counter must hold every acknowledged increment. The negative controls run the same
  * power cuts with {@code synchronous=NORMAL} and {@code OFF} and must find lost acknowledged
- * writes, which shows the check can fail. Counts: {@code -Dkvlog.torture.cycles=N} (default 8 of
- * each kind; the {@code torture} profile runs 1,000).
+ * writes, which shows the check can fail. Counts: {@code -Dkvlog.torture.cycles=N} (the build
+ * passes 20 of each kind; the {@code torture} profile 1,000).
  */
 class CrashTortureTest {
-  static final int CYCLES = Integer.getInteger("kvlog.torture.cycles", 8);
+  static final int CYCLES = Integer.getInteger("kvlog.torture.cycles", 20);
 
   @TempDir Path dir;
 
