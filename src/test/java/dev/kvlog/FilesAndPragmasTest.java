@@ -36,7 +36,7 @@ class FilesAndPragmasTest {
     Path db = dir.resolve("kv.db");
     assertThatThrownBy(() -> KVLog.builder(db).pragma("synchronous", "NORMAL").open())
         .isInstanceOf(StoreOpenException.class)
-        .hasMessageContaining("PRAGMA synchronous is 1 on pooled connection 1 of 3")
+        .hasMessageContaining("PRAGMA synchronous is 1 on pooled connection 1 of 4")
         .hasMessageContaining("expected 2 (FULL)");
     // The refused open released the lock and the pool.
     try (KVLog<String, String> store = KVLog.load(db)) {
@@ -49,7 +49,7 @@ class FilesAndPragmasTest {
     Path db = dir.resolve("kv.db");
     assertThatThrownBy(() -> KVLog.builder(db).pragma("journal_mode", "DELETE").open())
         .isInstanceOf(StoreOpenException.class)
-        .hasMessageContaining("PRAGMA journal_mode is delete on pooled connection 1 of 3");
+        .hasMessageContaining("PRAGMA journal_mode is delete on pooled connection 1 of 4");
   }
 
   @Test

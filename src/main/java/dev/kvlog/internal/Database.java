@@ -20,19 +20,20 @@ import org.sqlite.SQLiteOpenMode;
 /**
  * The HikariCP pool over sqlite-jdbc, and the checks that it is configured as promised.
  *
- * <p>Three connections, all opened at start and never retired: SQLite has a single writer, so the
+ * <p>Four connections, all opened at start and never retired: SQLite has a single writer, so the
  * {@link CommitLog} holds one connection for the life of the store and serializes writes in Java
  * (writers queue on a lock instead of spinning in SQLite's busy handler); the {@link Housekeeper}
- * holds the second for checkpoints; backups borrow the third, so they read a snapshot while writers
- * go on. Every connection gets {@code journal_mode=WAL}, {@code synchronous=FULL} and {@code
- * busy_timeout} as driver properties when it is created, and {@link #open} reads them back from
- * each one, refusing to run with weaker settings.
+ * holds the second for checkpoints; scans, backups and checks borrow the other two, so they read a
+ * snapshot while writers go on (more of them at once queue for a connection). Every connection gets
+ * {@code journal_mode=WAL}, {@code synchronous=FULL} and {@code busy_timeout} as driver properties
+ * when it is created, and {@link #open} reads them back from each one, refusing to run with weaker
+ * settings.
  */
 public final class Database implements AutoCloseable {
   /** 'KVLG' in the database header; set by sql/sqlite/V1__create_kv.sql. */
   public static final int APPLICATION_ID = 0x4B564C47;
 
-  static final int POOL_SIZE = 3;
+  static final int POOL_SIZE = 4;
   private static final int SYNCHRONOUS_FULL = 2;
 
   private final Path path;
