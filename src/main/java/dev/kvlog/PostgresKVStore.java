@@ -35,7 +35,8 @@ import org.slf4j.LoggerFactory;
  *       trigger sends a {@code NOTIFY} with the key at every commit; each instance listens and
  *       re-reads that key, so other instances' writes show up typically within milliseconds (the
  *       listener polls every 100 ms at most). If the listening connection is lost, the instance
- *       reloads everything after reconnecting.
+ *       reloads everything after reconnecting; during that reload a key written meanwhile may
+ *       briefly show its previous value, until the notification of the write is processed.
  * </ul>
  *
  * <p>Opening refuses a server with {@code fsync=off} (a server crash could lose or corrupt
