@@ -91,15 +91,7 @@ abstract class Engine implements AutoCloseable {
 
     @Override
     void bulkLoad(Map<String, String> entries) {
-      WriteBatch<String, String> batch = new WriteBatch<>();
-      for (Map.Entry<String, String> e : entries.entrySet()) {
-        batch.set(e.getKey(), e.getValue());
-        if (batch.size() == 50_000) {
-          store.write(batch);
-          batch = new WriteBatch<>();
-        }
-      }
-      store.write(batch);
+      inBatches(entries, 50_000, store::write);
     }
 
     @Override
@@ -158,15 +150,7 @@ abstract class Engine implements AutoCloseable {
 
     @Override
     void bulkLoad(Map<String, String> entries) {
-      WriteBatch<String, String> batch = new WriteBatch<>();
-      for (Map.Entry<String, String> e : entries.entrySet()) {
-        batch.set(e.getKey(), e.getValue());
-        if (batch.size() == 10_000) {
-          store.write(batch);
-          batch = new WriteBatch<>();
-        }
-      }
-      store.write(batch);
+      inBatches(entries, 10_000, store::write);
     }
 
     @Override
@@ -538,6 +522,22 @@ abstract class Engine implements AutoCloseable {
       log.close();
       Files.deleteIfExists(dir.resolve("floor.log"));
     }
+  }
+
+  /** Hands {@code entries} to {@code write} as WriteBatches of at most {@code size}. */
+  static void inBatches(
+      Map<String, String> entries,
+      int size,
+      java.util.function.Consumer<WriteBatch<String, String>> write) {
+    WriteBatch<String, String> batch = new WriteBatch<>();
+    for (Map.Entry<String, String> e : entries.entrySet()) {
+      batch.set(e.getKey(), e.getValue());
+      if (batch.size() == size) {
+        write.accept(batch);
+        batch = new WriteBatch<>();
+      }
+    }
+    write.accept(batch);
   }
 
   static byte[] bytes(String s) {

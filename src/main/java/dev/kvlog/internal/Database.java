@@ -154,9 +154,7 @@ public final class Database implements AutoCloseable {
    * connection switches the file to WAL mode, which must never happen to someone else's database.
    */
   public static void checkIsStore(Path path) {
-    Properties readOnly = new Properties();
-    readOnly.setProperty("open_mode", Integer.toString(SQLiteOpenMode.READONLY.flag));
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + path, readOnly)) {
+    try (Connection c = readOnly(path)) {
       long applicationId = Long.parseLong(pragma(c, "application_id"));
       if (applicationId == APPLICATION_ID) {
         return;
@@ -234,9 +232,7 @@ public final class Database implements AutoCloseable {
     if (!java.nio.file.Files.isRegularFile(path)) {
       throw new StoreOpenException(path + " does not exist or is not a file");
     }
-    Properties readOnly = new Properties();
-    readOnly.setProperty("open_mode", Integer.toString(SQLiteOpenMode.READONLY.flag));
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + path, readOnly)) {
+    try (Connection c = readOnly(path)) {
       return check(c, true);
     } catch (SQLException e) {
       return List.of(Errors.describe(path, e));
@@ -268,6 +264,13 @@ public final class Database implements AutoCloseable {
         + String.join("; ", problems.subList(0, Math.min(3, problems.size())))
         + ". Restore it from a backup. KVLog will not open or repair it (a repair could delete"
         + " data); sqlite3's .recover command can salvage what is readable into a new file";
+  }
+
+  /** A connection outside the pool, read-only and without KVLog's pragmas: it changes nothing. */
+  private static Connection readOnly(Path path) throws SQLException {
+    Properties readOnly = new Properties();
+    readOnly.setProperty("open_mode", Integer.toString(SQLiteOpenMode.READONLY.flag));
+    return DriverManager.getConnection("jdbc:sqlite:" + path, readOnly);
   }
 
   @Override

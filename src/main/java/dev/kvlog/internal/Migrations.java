@@ -55,29 +55,14 @@ public final class Migrations {
           }
         }
       }
-      int latest = version(POSTGRESQL_SCRIPTS.get(POSTGRESQL_SCRIPTS.size() - 1));
-      if (current > latest) {
-        throw new SchemaException(
-            where
-                + " has schema version "
-                + current
-                + ", but this KVLog build knows versions up"
-                + " to "
-                + latest
-                + "; upgrade KVLog to open it (the store was not changed)");
-      }
+      refuseNewer(where, current, version(POSTGRESQL_SCRIPTS.get(POSTGRESQL_SCRIPTS.size() - 1)));
       for (String name : POSTGRESQL_SCRIPTS) {
         int version = version(name);
         if (version > current) {
           try (Statement s = c.createStatement()) {
             s.execute(read(PG_DIRECTORY + name));
           }
-          try (PreparedStatement record =
-              c.prepareStatement("INSERT INTO kvlog_schema(version, description) VALUES (?, ?)")) {
-            record.setInt(1, version);
-            record.setString(2, description(name));
-            record.executeUpdate();
-          }
+          record(c, name, version);
           current = version;
         }
       }
@@ -155,15 +140,7 @@ public final class Migrations {
       throw new SchemaException(
           "cannot read the schema version of " + database + ": " + e.getMessage(), e);
     }
-    if (current > latest) {
-      throw new SchemaException(
-          database
-              + " has schema version "
-              + current
-              + ", but this KVLog build knows versions up to "
-              + latest
-              + "; upgrade KVLog to open it (the store was not changed)");
-    }
+    refuseNewer(database.toString(), current, latest);
     for (Script script : scripts) {
       int version = version(script.name());
       if (version > current) {
@@ -174,18 +151,36 @@ public final class Migrations {
     return current;
   }
 
+  /** A store whose schema is newer than this build is refused, never downgraded. */
+  private static void refuseNewer(String where, int current, int latest) {
+    if (current > latest) {
+      throw new SchemaException(
+          where
+              + " has schema version "
+              + current
+              + ", but this KVLog build knows versions up to "
+              + latest
+              + "; upgrade KVLog to open it (the store was not changed)");
+    }
+  }
+
+  /** Records {@code script} as installed, in the caller's transaction. */
+  private static void record(Connection c, String script, int version) throws SQLException {
+    try (PreparedStatement record =
+        c.prepareStatement("INSERT INTO kvlog_schema(version, description) VALUES (?, ?)")) {
+      record.setInt(1, version);
+      record.setString(2, description(script));
+      record.executeUpdate();
+    }
+  }
+
   private static void apply(Connection c, Path database, String script, String sql, int version) {
     try {
       c.setAutoCommit(false);
       try (Statement s = c.createStatement()) {
         s.executeUpdate(sql); // sqlite-jdbc runs every statement of a script through sqlite3_exec
       }
-      try (PreparedStatement record =
-          c.prepareStatement("INSERT INTO kvlog_schema(version, description) VALUES (?, ?)")) {
-        record.setInt(1, version);
-        record.setString(2, description(script));
-        record.executeUpdate();
-      }
+      record(c, script, version);
       c.commit();
     } catch (SQLException e) {
       try {
