@@ -21,6 +21,19 @@ import java.util.concurrent.ThreadLocalRandom;
 public final class Backup {
   private Backup() {}
 
+  /** Gives {@code existing} the second name {@code link}; fails if {@code link} exists. */
+  interface Linker {
+    void link(Path link, Path existing) throws IOException;
+  }
+
+  /**
+   * Test seam: how the finished copy gets its name (tests simulate a file system without links).
+   */
+  static volatile Linker linker = Files::createLink;
+
+  /** Test seam: runs after the copy is durable and before it gets its name. */
+  static volatile Runnable beforePublish = () -> {};
+
   /** Writes a durable, consistent copy of the store at {@code source} to {@code target}. */
   public static void write(Database database, Path source, Path target) {
     Path absolute = target.toAbsolutePath().normalize();
@@ -53,9 +66,10 @@ public final class Backup {
       try (FileChannel out = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
         out.force(true);
       }
+      beforePublish.run();
       try {
         // A link fails if the target appeared meanwhile, where a rename would replace it.
-        Files.createLink(absolute, temporary);
+        linker.link(absolute, temporary);
         Files.delete(temporary);
       } catch (UnsupportedOperationException | IOException noLinks) {
         if (noLinks instanceof FileAlreadyExistsException) {

@@ -1,0 +1,355 @@
+package dev.kvlog;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The doors to a store's files: other names for the same file (symlinks, hard links, bind mounts),
+ * and files that are refused. Invariants checked: one owner per file whatever the path, and
+ * refusing a file never changes it (nor leaves a -wal, -shm or -lock beside it).
+ */
+class FileDoorsTest {
+  @TempDir Path dir;
+
+  // ---- symlinks -------------------------------------------------------------------------------
+
+  @Test
+  void symlinkToAnOpenStore_inThisJvm_isRefused() throws Exception {
+    Path real = dir.resolve("real.db");
+    Path link = Files.createSymbolicLink(dir.resolve("link.db"), real.getFileName());
+    try (KVLog<String, String> store = KVLog.load(real)) {
+      store.set("k", "v");
+      assertThatThrownBy(() -> KVLog.load(link).close())
+          .isInstanceOf(StoreLockedException.class)
+          .hasMessageContaining("already open in this JVM");
+      store.set("k", "still the owner");
+    }
+    assertThat(dir.resolve("link.db-lock")).doesNotExist();
+  }
+
+  @Test
+  void symlinkedDirectory_andLinkToLink_mapToTheSameOwner() throws Exception {
+    Path realDir = Files.createDirectories(dir.resolve("data"));
+    Path linkDir = Files.createSymbolicLink(dir.resolve("alias"), realDir);
+    Path real = realDir.resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(linkDir.resolve("kv.db"))) {
+      store.set("k", "v");
+      Path linkToLink = Files.createSymbolicLink(dir.resolve("l2.db"), linkDir.resolve("kv.db"));
+      assertThatThrownBy(() -> KVLog.load(real).close()).isInstanceOf(StoreLockedException.class);
+      assertThatThrownBy(() -> KVLog.load(linkToLink).close())
+          .isInstanceOf(StoreLockedException.class);
+    }
+    assertThat(real).exists();
+  }
+
+  @Test
+  void symlinkToAStoreOpenInAnotherProcess_isRefused_bothWays() throws Exception {
+    Path real = dir.resolve("real.db");
+    Path link = Files.createSymbolicLink(dir.resolve("link.db"), real.getFileName());
+    Process owner = ChildJvm.start(HoldStoreChild.class, real.toString());
+    try {
+      assertThat(firstLine(owner)).isEqualTo("OPEN");
+      assertThatThrownBy(() -> KVLog.load(link).close())
+          .isInstanceOf(StoreLockedException.class)
+          .hasMessageContaining("pid " + owner.pid());
+    } finally {
+      stop(owner);
+    }
+    Process linkOwner = ChildJvm.start(HoldStoreChild.class, link.toString());
+    try {
+      assertThat(firstLine(linkOwner)).isEqualTo("OPEN");
+      assertThatThrownBy(() -> KVLog.load(real).close())
+          .isInstanceOf(StoreLockedException.class)
+          .hasMessageContaining("pid " + linkOwner.pid());
+    } finally {
+      stop(linkOwner);
+    }
+  }
+
+  @Test
+  void danglingSymlink_isRefused_andNothingIsCreated() throws Exception {
+    Path link = Files.createSymbolicLink(dir.resolve("link.db"), dir.resolve("missing/kv.db"));
+    assertThatThrownBy(() -> KVLog.load(link).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("dangling symbolic link")
+        .hasMessageContaining(dir.resolve("missing/kv.db").toString());
+    assertThat(namesIn(dir)).containsExactly("link.db");
+  }
+
+  // ---- hard links -----------------------------------------------------------------------------
+
+  @Test
+  void hardLinkedStore_isRefused_evenWhileAnotherProcessOwnsTheOtherName() throws Exception {
+    Path real = dir.resolve("real.db");
+    try (KVLog<String, String> store = KVLog.load(real)) {
+      store.set("k", "v");
+    }
+    Path hard = Files.createLink(dir.resolve("hard.db"), real);
+    byte[] before = Files.readAllBytes(real);
+    Process owner = ChildJvm.start(HoldStoreChild.class, real.toString());
+    String ownerSaid;
+    try {
+      ownerSaid = firstLine(owner);
+      if (!"OPEN".equals(ownerSaid)) {
+        // Refused too (the fix): then no process owns it, and this one is refused on its own.
+        assertThat(ownerSaid).startsWith("REFUSED ").contains("hard link");
+      }
+      assertThatThrownBy(() -> KVLog.load(hard).close())
+          .isInstanceOf(StoreOpenException.class)
+          .hasMessageContaining(hard.toString())
+          .hasMessageContaining("2 hard links")
+          .hasMessageContaining("remove the other names");
+    } finally {
+      stop(owner);
+    }
+    assertThat(ownerSaid)
+        .as("the owner of the other name was refused as well")
+        .isNotEqualTo("OPEN");
+    assertUnchanged(hard, before);
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("real.db", "real.db-lock", "hard.db");
+
+    Files.delete(hard); // the fix the message names
+    try (KVLog<String, String> store = KVLog.load(real)) {
+      assertThat(store.get("k")).contains("v");
+    }
+  }
+
+  // ---- bind mounts (one inode, two unrelated paths) -----------------------------------------
+
+  @Test
+  void bindMountedDirectory_inThisJvm_isRefused_andTheOwnersLockSurvives() throws Exception {
+    assumeTrue("root".equals(System.getProperty("user.name")), "mount --bind needs root");
+    Path a = Files.createDirectories(dir.resolve("a"));
+    Path b = Files.createDirectories(dir.resolve("b"));
+    Process m =
+        new ProcessBuilder("mount", "--bind", a.toString(), b.toString())
+            .redirectErrorStream(true)
+            .start();
+    String mountOut = new String(m.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assumeTrue(m.waitFor() == 0, "mount --bind failed: " + mountOut);
+    try {
+      try (KVLog<String, String> store = KVLog.load(a.resolve("kv.db"))) {
+        store.set("k", "v");
+        assertThatThrownBy(() -> KVLog.load(b.resolve("kv.db")).close())
+            .isInstanceOf(StoreLockedException.class)
+            .hasMessageContaining("already open in this JVM");
+        // The refused open must not have closed a descriptor of the lock file: if it had, the
+        // owner's POSIX lock would be gone and another process could become a second owner.
+        Process other = ChildJvm.start(HoldStoreChild.class, a.resolve("kv.db").toString());
+        String said = firstLine(other);
+        stop(other);
+        assertThat(said).startsWith("LOCKED ");
+        store.set("k", "still the only owner");
+      }
+      // Across processes the OS lock on the one lock file decides.
+      Process owner = ChildJvm.start(HoldStoreChild.class, a.resolve("kv.db").toString());
+      try {
+        assertThat(firstLine(owner)).isEqualTo("OPEN");
+        assertThatThrownBy(() -> KVLog.load(b.resolve("kv.db")).close())
+            .isInstanceOf(StoreLockedException.class)
+            .hasMessageContaining("pid " + owner.pid());
+      } finally {
+        stop(owner);
+      }
+    } finally {
+      new ProcessBuilder("umount", "-l", b.toString()).start().waitFor();
+    }
+  }
+
+  // ---- refusing a file never changes it -----------------------------------------------------
+
+  /**
+   * A damaged store whose journal mode is not WAL (converted by a tool, or a file restored from
+   * elsewhere): the check must run before anything switches it to WAL (header bytes 18 and 19).
+   */
+  @Test
+  void damagedStoreInRollbackMode_isRefused_byteIdentical_noSidecars() throws Exception {
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      WriteBatch<String, String> batch = new WriteBatch<>();
+      for (int i = 0; i < 3000; i++) {
+        batch.set("key" + i, "value-" + i + "-" + "x".repeat(i % 50));
+      }
+      store.write(batch);
+    }
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = c.createStatement()) {
+      s.execute("PRAGMA journal_mode=DELETE");
+    }
+    Files.delete(dir.resolve("kv.db-lock"));
+    byte[] damaged = Files.readAllBytes(db);
+    assertThat(damaged[18]).as("rollback journal mode").isEqualTo((byte) 1);
+    int lastPage = damaged.length / 4096 - 1;
+    damaged[lastPage * 4096 + 8] = (byte) 0xFF; // cell pointers of the last page
+    damaged[lastPage * 4096 + 9] = (byte) 0xFF;
+    Files.write(db, damaged);
+
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("corrupt");
+    assertUnchanged(db, damaged);
+    assertThat(namesIn(dir)).containsExactly("kv.db");
+  }
+
+  /** The same for a damaged store in WAL mode whose -wal holds commits (a crash, then damage). */
+  @Test
+  void damagedStoreWithAWal_isRefused_dbAndWalByteIdentical() throws Exception {
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      WriteBatch<String, String> batch = new WriteBatch<>();
+      for (int i = 0; i < 3000; i++) {
+        batch.set("key" + i, "value-" + i + "-" + "x".repeat(i % 50));
+      }
+      store.write(batch);
+    }
+    Files.delete(dir.resolve("kv.db-lock"));
+    // Commits in a -wal that nobody checkpointed: what a crashed owner leaves.
+    Path copy = dir.resolve("copy.db");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = c.createStatement()) {
+      s.execute("PRAGMA wal_autocheckpoint=0");
+      s.execute("UPDATE kv SET value = 'changed' WHERE key = 'key1'");
+      Files.copy(db, copy);
+      Files.copy(dir.resolve("kv.db-wal"), dir.resolve("copy.db-wal"));
+    }
+    byte[] damaged = Files.readAllBytes(copy);
+    int lastPage = damaged.length / 4096 - 1;
+    damaged[lastPage * 4096 + 8] = (byte) 0xFF;
+    damaged[lastPage * 4096 + 9] = (byte) 0xFF;
+    Files.write(copy, damaged);
+    byte[] wal = Files.readAllBytes(dir.resolve("copy.db-wal"));
+
+    assertThatThrownBy(() -> KVLog.load(copy).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("corrupt");
+    assertUnchanged(copy, damaged);
+    assertUnchanged(dir.resolve("copy.db-wal"), wal);
+    assertThat(dir.resolve("copy.db-lock")).doesNotExist();
+  }
+
+  @Test
+  void foreignSqliteDatabase_isRefused_byteIdentical_noSidecars() throws Exception {
+    Path db = dir.resolve("theirs.db");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER)");
+      s.execute("INSERT INTO accounts VALUES (1, 100)");
+    }
+    byte[] before = Files.readAllBytes(db);
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("not a KVLog store");
+    assertUnchanged(db, before);
+    assertThat(namesIn(dir)).containsExactly("theirs.db");
+  }
+
+  @Test
+  void foreignWalModeDatabase_isRefused_byteIdentical_noSidecars() throws Exception {
+    Path db = dir.resolve("theirs.db");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = c.createStatement()) {
+      s.execute("PRAGMA journal_mode=WAL");
+      s.execute("CREATE TABLE t(x)");
+    }
+    byte[] before = Files.readAllBytes(db);
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("not a KVLog store");
+    assertUnchanged(db, before);
+    assertThat(namesIn(dir)).containsExactly("theirs.db");
+  }
+
+  @Test
+  void foreignNonSqliteFile_isRefused_byteIdentical_noSidecars() throws Exception {
+    Path file = dir.resolve("notes.txt");
+    byte[] before = "my notes, not a database\n".repeat(20).getBytes(StandardCharsets.UTF_8);
+    Files.write(file, before);
+    assertThatThrownBy(() -> KVLog.load(file).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("not a SQLite database");
+    assertUnchanged(file, before);
+    assertThat(namesIn(dir)).containsExactly("notes.txt");
+  }
+
+  /** A store owned by another process: refused without touching the db, its -wal or its -lock. */
+  @Test
+  void lockedStore_isRefused_withoutChangingAnyOfItsFiles() throws Exception {
+    Path db = dir.resolve("kv.db");
+    Process owner = ChildJvm.start(HoldStoreChild.class, db.toString());
+    try {
+      assertThat(firstLine(owner)).isEqualTo("OPEN");
+      Map<String, byte[]> before = contentsOf(dir);
+      assertThatThrownBy(() -> KVLog.load(db).close()).isInstanceOf(StoreLockedException.class);
+      Map<String, byte[]> after = contentsOf(dir);
+      assertThat(after.keySet()).isEqualTo(before.keySet());
+      for (String name : before.keySet()) {
+        if (!name.endsWith("-shm")) { // the owner's shared-memory index, not a file we may judge
+          assertThat(java.util.Arrays.mismatch(after.get(name), before.get(name)))
+              .as("%s changed", name)
+              .isEqualTo(-1);
+        }
+      }
+    } finally {
+      stop(owner);
+    }
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  static List<String> namesIn(Path dir) throws Exception {
+    List<String> names = new ArrayList<>();
+    try (var files = Files.list(dir)) {
+      files.forEach(p -> names.add(p.getFileName().toString()));
+    }
+    return names;
+  }
+
+  static Map<String, byte[]> contentsOf(Path dir) throws Exception {
+    Map<String, byte[]> out = new TreeMap<>();
+    for (String name : namesIn(dir)) {
+      out.put(name, Files.readAllBytes(dir.resolve(name)));
+    }
+    return out;
+  }
+
+  /** Compares bytes without printing megabytes: names the size and the first differing offset. */
+  static void assertUnchanged(Path file, byte[] expected) throws Exception {
+    byte[] actual = Files.readAllBytes(file);
+    int diff = java.util.Arrays.mismatch(actual, expected);
+    assertThat(diff)
+        .as(
+            "%s changed: %d bytes, was %d; first difference at offset %d",
+            file, actual.length, expected.length, diff)
+        .isEqualTo(-1);
+  }
+
+  static String firstLine(Process p) throws Exception {
+    return new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))
+        .readLine();
+  }
+
+  static void stop(Process p) throws Exception {
+    p.getOutputStream().close(); // lets a holding child close its store and exit
+    if (!p.waitFor(30, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("child " + p.pid() + " did not exit");
+    }
+  }
+}
