@@ -6,7 +6,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -17,6 +16,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * Online backup by {@code VACUUM INTO}: one read transaction on a pooled connection gives a
  * consistent snapshot while the writer goes on, and the output is a compact, self-contained
  * database. SQLite does not fsync that output, so we do, and make its appearance atomic.
+ *
+ * <p>Invariant: a backup never replaces a file. The copy is written under a hidden temporary name
+ * and gets the target's name by a hard link, which fails if the name exists, however late it
+ * appeared; no rename is used, since a rename replaces.
  */
 public final class Backup {
   private Backup() {}
@@ -67,19 +70,13 @@ public final class Backup {
         out.force(true);
       }
       beforePublish.run();
-      try {
-        // A link fails if the target appeared meanwhile, where a rename would replace it.
-        linker.link(absolute, temporary);
-        Files.delete(temporary);
-      } catch (UnsupportedOperationException | IOException noLinks) {
-        if (noLinks instanceof FileAlreadyExistsException) {
-          throw noLinks;
-        }
-        Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE);
-      }
+      publish(temporary, absolute);
       StoreFiles.syncDirectory(dir);
-    } catch (SQLException | IOException e) {
+    } catch (SQLException | IOException | RuntimeException e) {
       deleteQuietly(temporary);
+      if (e instanceof RuntimeException) {
+        throw (RuntimeException) e;
+      }
       String reason = e instanceof SQLException ? e.getMessage() : e.toString();
       throw new KVLogException(
           "backup of "
@@ -90,6 +87,38 @@ public final class Backup {
               + reason
               + "; nothing was written to the target",
           e);
+    }
+  }
+
+  /**
+   * Gives the finished copy its name without ever replacing a file: a hard link fails if the name
+   * exists (a rename would silently replace a file created there since the check above). Where the
+   * file system has no hard links the backup fails: Java offers no rename that refuses to replace.
+   */
+  private static void publish(Path temporary, Path target) throws IOException {
+    try {
+      linker.link(target, temporary);
+    } catch (FileAlreadyExistsException e) {
+      throw new KVLogException(
+          "backup target "
+              + target
+              + " appeared while the backup was being written; a backup never overwrites a file:"
+              + " choose a new path; nothing was written to the target",
+          e);
+    } catch (UnsupportedOperationException | IOException e) {
+      throw new KVLogException(
+          "backup to "
+              + target
+              + " failed: the file system of "
+              + target.getParent()
+              + " refused a hard link ("
+              + e
+              + "), which a backup needs to appear complete without ever replacing a file; back up"
+              + " to a directory on a local file system such as ext4, xfs, btrfs or tmpfs;"
+              + " nothing was written to the target",
+          e);
+    } finally {
+      deleteQuietly(temporary); // after a link, only the second name goes; the copy stays
     }
   }
 
