@@ -597,20 +597,28 @@ public final class KVLog<K, V> implements KVStore<K, V> {
      * @throws SchemaException if the store's schema is newer than this build or a migration failed
      */
     public KVLog<K, V> open() {
+      // One owner per file, whatever the path: the real path names every file of the store.
       Path file = StoreFiles.checkPath(path);
-      OwnerLock ownerLock = OwnerLock.acquire(file);
-      boolean[] sidecars = StoreFiles.sidecars(file);
+      OwnerLock ownerLock = OwnerLock.reserve(file);
+      boolean[] sidecars = null;
       Database database = null;
       try {
-        StoreFiles.createOrCheck(file);
-        Database.checkIsStore(file);
+        // Refusing a file never changes it: up to ownerLock.lock() every step only reads, and
+        // the checks run on a read-only connection before the pool switches the file to WAL.
+        ownerLock.lockIfExists(); // a store owned elsewhere is refused before anything reads it
+        sidecars = StoreFiles.sidecars(file);
+        StoreFiles.check(file);
+        if (Files.exists(file)) {
+          Database.checkIsStore(file, verifyOnOpen);
+        }
+        ownerLock.lock();
+        if (StoreFiles.createIfMissing(file)) {
+          ownerLock.reserveCreated();
+        }
         database = Database.open(file, busyTimeout, WAL_LIMIT_BYTES, pragmas, weakSyncForTests);
         Connection writer = database.connection();
         Housekeeper housekeeper = null;
         try {
-          if (verifyOnOpen) {
-            database.requireSound(writer);
-          }
           int version = Migrations.migrate(writer, file);
           CommitStats stats = new CommitStats();
           housekeeper =
@@ -629,7 +637,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         if (database != null) {
           database.close();
         }
-        StoreFiles.removeCreatedSidecars(file, sidecars);
+        if (sidecars != null) { // not after a refusal for another owner: the files are theirs
+          StoreFiles.removeCreatedSidecars(file, sidecars);
+        }
         ownerLock.close();
         if (e instanceof KVLogException) {
           throw (KVLogException) e;

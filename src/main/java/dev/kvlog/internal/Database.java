@@ -148,36 +148,54 @@ public final class Database implements AutoCloseable {
   }
 
   /**
-   * Refuses a SQLite database that is not a KVLog store: one with a foreign application id or with
-   * tables of its own. An empty database (new, or created empty by someone) is accepted. Runs on a
-   * read-only connection without KVLog's pragmas, before the pool starts: the pool's first
-   * connection switches the file to WAL mode, which must never happen to someone else's database.
+   * Refuses a SQLite database that is not a KVLog store (a foreign application id, or tables of its
+   * own; an empty database, new or created empty by someone, is accepted), one whose schema is
+   * newer than this build, and, if {@code quickCheck}, one that SQLite's {@code PRAGMA quick_check}
+   * finds damaged, naming the first problems. KVLog never repairs a store by deleting what it
+   * cannot read.
+   *
+   * <p>Runs on a read-only connection without KVLog's pragmas, before the pool starts, so that a
+   * refused file is never changed: the pool's first connection switches the file to WAL mode
+   * (header bytes 18 and 19) and its last one checkpoints the WAL into the file. A read-only
+   * connection to a file already in WAL mode can still create {@code -wal} and {@code -shm}; the
+   * caller removes them if the file is refused ({@link StoreFiles#removeCreatedSidecars}).
+   *
+   * @throws StoreOpenException naming the problem and the fix
+   * @throws dev.kvlog.SchemaException if the store's schema is newer than this build
    */
-  public static void checkIsStore(Path path) {
+  public static void checkIsStore(Path path, boolean quickCheck) {
     try (Connection c = readOnly(path)) {
       long applicationId = Long.parseLong(pragma(c, "application_id"));
-      if (applicationId == APPLICATION_ID) {
-        return;
-      }
-      List<String> tables = new ArrayList<>();
-      try (Statement s = c.createStatement();
-          ResultSet rs =
-              s.executeQuery(
-                  "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name")) {
-        while (rs.next()) {
-          tables.add(rs.getString(1));
+      if (applicationId != APPLICATION_ID) {
+        List<String> tables = new ArrayList<>();
+        try (Statement s = c.createStatement();
+            ResultSet rs =
+                s.executeQuery(
+                    "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name")) {
+          while (rs.next()) {
+            tables.add(rs.getString(1));
+          }
+        }
+        if (applicationId != 0 || !tables.isEmpty()) {
+          throw new StoreOpenException(
+              path
+                  + " is a SQLite database but not a KVLog store"
+                  + " (application_id="
+                  + applicationId
+                  + ", tables="
+                  + tables
+                  + "); refusing to open it."
+                  + " Choose another path.");
         }
       }
-      if (applicationId != 0 || !tables.isEmpty()) {
-        throw new StoreOpenException(
-            path
-                + " is a SQLite database but not a KVLog store"
-                + " (application_id="
-                + applicationId
-                + ", tables="
-                + tables
-                + "); refusing to open it."
-                + " Choose another path.");
+      // A newer schema is refused here too, so that the refusal comes before the lock file exists.
+      Migrations.refuseNewer(
+          path.toString(), Migrations.currentVersion(c), Migrations.latestVersion());
+      if (quickCheck) {
+        List<String> problems = check(c, false);
+        if (!problems.isEmpty()) {
+          throw new StoreOpenException(corruptionMessage(path, problems));
+        }
       }
     } catch (SQLException e) {
       throw new StoreOpenException(Errors.describe(path, e), e);
@@ -236,22 +254,6 @@ public final class Database implements AutoCloseable {
       return check(c, true);
     } catch (SQLException e) {
       return List.of(Errors.describe(path, e));
-    }
-  }
-
-  /**
-   * Refuses to open a store whose file SQLite finds damaged, naming the first problems. KVLog never
-   * repairs a store by deleting what it cannot read.
-   */
-  public void requireSound(Connection c) {
-    List<String> problems;
-    try {
-      problems = check(c, false);
-    } catch (SQLException e) {
-      throw new StoreOpenException(Errors.describe(path, e), e);
-    }
-    if (!problems.isEmpty()) {
-      throw new StoreOpenException(corruptionMessage(path, problems));
     }
   }
 

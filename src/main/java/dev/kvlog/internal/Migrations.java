@@ -152,7 +152,7 @@ public final class Migrations {
   }
 
   /** A store whose schema is newer than this build is refused, never downgraded. */
-  private static void refuseNewer(String where, int current, int latest) {
+  static void refuseNewer(String where, int current, int latest) {
     if (current > latest) {
       throw new SchemaException(
           where

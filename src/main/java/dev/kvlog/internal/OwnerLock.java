@@ -1,43 +1,64 @@
 package dev.kvlog.internal;
 
+import dev.kvlog.KVLogException;
 import dev.kvlog.StoreLockedException;
 import dev.kvlog.StoreOpenException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Makes one process, and one store object within it, the owner of a store: an OS lock ({@code
- * fcntl}) on {@code <db>-lock} plus a JVM-wide registry.
+ * fcntl}) on {@code <db>-lock} plus a JVM-wide registry. Thread-safe.
  *
- * <p>The lock is on a separate file, never on the database: closing any descriptor of a file drops
- * every POSIX lock this process holds on it, so touching the database file with Java I/O would
- * silently drop SQLite's own locks. For the same reason the registry is consulted <em>before</em>
- * opening the lock file: a second store in this JVM must not open and close a channel on a lock
- * file the first one holds. The OS releases the lock when the owner dies, so a stale lock file left
- * by a crash never blocks a reopen. The file is left in place on close: deleting it would race with
- * a process that has just opened it.
+ * <p>Invariant: one owner per store file, whatever the path. Across processes the OS lock decides;
+ * it is on one file whatever path named the store, because {@link StoreFiles#checkPath} resolves
+ * symbolic links, {@link StoreFiles#check} refuses a store file with several hard links, and a bind
+ * mount reaches the same directory inode and so the same lock file. Within this JVM the registry
+ * decides, keyed by identities that no path can disguise: the lock file's directory entry (the
+ * directory's device and inode plus the name), the database file's and the lock file's own device
+ * and inode.
+ *
+ * <p>Invariant: no path closes a descriptor of a lock file that another owner in this JVM holds.
+ * Closing any descriptor of a file drops every POSIX lock this process holds on it, so the registry
+ * is consulted <em>before</em> the lock file is opened. Should a door the registry missed still
+ * reach a lock this JVM holds ({@link OverlappingFileLockException}), that channel is kept open
+ * forever instead of being closed.
+ *
+ * <p>The OS releases the lock when the owner dies, so a stale lock file left by a crash never
+ * blocks a reopen. The file is left in place on close: deleting it would race with a process that
+ * has just opened it. For the same reason a lock file is created only once the store file has
+ * passed every check ({@link #lock}); a store opened before is locked first ({@link #lockIfExists})
+ * so that an owned store is refused before anything reads it.
  */
 public final class OwnerLock implements AutoCloseable {
-  private static final Set<Path> HELD_IN_THIS_JVM = ConcurrentHashMap.newKeySet();
+  /** Identities of the stores owned in this JVM. Guarded by itself. */
+  private static final Set<Object> HELD_IN_THIS_JVM = new HashSet<>();
 
-  private final Path store;
-  private final Path registryKey;
-  private final FileChannel channel;
-  private final FileLock lock;
+  /** Channels on a lock file another owner here holds: closing one would drop that owner's lock. */
+  private static final List<FileChannel> NEVER_CLOSED = new ArrayList<>();
 
-  private OwnerLock(Path store, Path registryKey, FileChannel channel, FileLock lock) {
-    this.store = store;
-    this.registryKey = registryKey;
-    this.channel = channel;
-    this.lock = lock;
+  private final Path database;
+  private final Path lockFile;
+  private final List<Object> keys; // guarded by HELD_IN_THIS_JVM
+  private FileChannel channel; // null until locked
+  private FileLock lock;
+
+  private OwnerLock(Path database, Path lockFile, List<Object> keys) {
+    this.database = database;
+    this.lockFile = lockFile;
+    this.keys = keys;
   }
 
   /** The lock file of {@code database}. */
@@ -46,99 +67,194 @@ public final class OwnerLock implements AutoCloseable {
   }
 
   /**
-   * Takes ownership of {@code database} (an absolute path whose directory exists).
+   * Reserves {@code database} (its real path, from {@link StoreFiles#checkPath}) in this JVM,
+   * opening nothing. The returned object owns the store once {@link #lock} succeeds; {@link #close}
+   * releases whatever it holds.
    *
-   * @throws StoreLockedException if another store object or process owns it
-   * @throws StoreOpenException if the lock file cannot be created or locked
+   * @throws StoreLockedException if another store object in this JVM has the store open, through
+   *     any path
+   * @throws StoreOpenException if the directory cannot be read
    */
-  public static OwnerLock acquire(Path database) {
+  public static OwnerLock reserve(Path database) {
     Path lockFile = lockFile(database);
-    Path key;
-    try {
-      key = database.getParent().toRealPath().resolve(lockFile.getFileName());
-    } catch (IOException e) {
-      throw new StoreOpenException("cannot resolve the directory of " + database + ": " + e, e);
+    List<Object> keys = new ArrayList<>();
+    Object directory = StoreFiles.fileKey(database.getParent());
+    if (directory == null) {
+      throw new StoreOpenException("cannot read the directory of " + database);
     }
-    if (!HELD_IN_THIS_JVM.add(key)) {
-      throw new StoreLockedException(
-          database
-              + " is already open in this JVM; share that KVLog instance (it is thread-safe)"
-              + " instead of opening the store twice");
-    }
-    FileChannel channel = null;
-    try {
-      boolean created = !Files.exists(lockFile);
-      channel =
-          FileChannel.open(
-              lockFile,
-              Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE),
-              StoreFiles.ownerOnly());
-      FileLock lock = channel.tryLock();
-      if (lock == null) {
-        String pid = readOwner(channel);
-        throw new StoreLockedException(
-            database
-                + " is open for writing by another process ("
-                + pid
-                + ", per "
-                + lockFile
-                + "); close the store there first. Read-only inspection with sqlite3 is fine.");
+    keys.add(List.of("entry", directory, lockFile.getFileName().toString()));
+    addFileKey(keys, database);
+    addFileKey(keys, lockFile);
+    synchronized (HELD_IN_THIS_JVM) {
+      for (Object key : keys) {
+        if (HELD_IN_THIS_JVM.contains(key)) {
+          throw new StoreLockedException(
+              database
+                  + " is already open in this JVM (perhaps under another path: a symbolic link or"
+                  + " bind mount); share that KVLog instance (it is thread-safe) instead of"
+                  + " opening the store twice");
+        }
       }
+      HELD_IN_THIS_JVM.addAll(keys);
+    }
+    return new OwnerLock(database, lockFile, keys);
+  }
+
+  private static void addFileKey(List<Object> keys, Path file) {
+    Object key = StoreFiles.fileKey(file);
+    if (key != null) {
+      keys.add(List.of("inode", key));
+    }
+  }
+
+  /**
+   * Adds the identity of the database file, created after {@link #reserve}, to this JVM's registry.
+   */
+  public void reserveCreated() {
+    List<Object> more = new ArrayList<>();
+    addFileKey(more, database);
+    synchronized (HELD_IN_THIS_JVM) {
+      more.removeIf(HELD_IN_THIS_JVM::contains);
+      HELD_IN_THIS_JVM.addAll(more);
+      keys.addAll(more);
+    }
+  }
+
+  /**
+   * Takes the OS lock if the lock file exists, creating and writing nothing; does nothing if it
+   * does not exist yet.
+   *
+   * @throws StoreLockedException if another process owns the store
+   * @throws StoreOpenException if the lock file cannot be opened or locked
+   */
+  public void lockIfExists() {
+    tryLock(false);
+  }
+
+  /**
+   * Takes the OS lock (creating the lock file owner-only if needed) unless already held, and
+   * records this process's id in it.
+   *
+   * @throws StoreLockedException if another process owns the store
+   * @throws StoreOpenException if the lock file cannot be created, locked or written
+   */
+  public void lock() {
+    boolean created = tryLock(true);
+    try {
       channel.truncate(0);
       channel.write(
           ByteBuffer.wrap(
               ("pid " + ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.UTF_8)),
           0);
       channel.force(true);
-      if (created) {
-        StoreFiles.syncDirectory(lockFile.getParent());
-      }
-      return new OwnerLock(database, key, channel, lock);
     } catch (IOException e) {
-      closeQuietly(channel);
-      HELD_IN_THIS_JVM.remove(key);
-      throw new StoreOpenException(
-          "cannot create or lock "
-              + lockFile
-              + " ("
-              + e
-              + "); KVLog needs write access to the"
-              + " directory of the store",
-          e);
-    } catch (RuntimeException e) {
-      closeQuietly(channel);
-      HELD_IN_THIS_JVM.remove(key);
-      throw e;
+      throw cannotLock(e);
+    }
+    if (created) {
+      StoreFiles.syncDirectory(lockFile.getParent());
     }
   }
 
-  private static String readOwner(FileChannel channel) throws IOException {
-    ByteBuffer buffer = ByteBuffer.allocate(64);
-    channel.read(buffer, 0);
-    String text = new String(buffer.array(), 0, buffer.position(), StandardCharsets.UTF_8).trim();
-    return text.isEmpty() ? "pid unknown" : text;
-  }
-
-  private static void closeQuietly(FileChannel channel) {
-    if (channel != null) {
-      try {
-        channel.close();
-      } catch (IOException ignored) {
-        // Nothing was locked through this channel; the open failure is what the caller needs.
+  /** Returns whether this call created the lock file. */
+  private boolean tryLock(boolean create) {
+    if (lock != null) {
+      return false;
+    }
+    boolean created = create && !Files.exists(lockFile);
+    FileChannel opened;
+    try {
+      opened =
+          create
+              ? FileChannel.open(
+                  lockFile,
+                  Set.of(
+                      StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE),
+                  StoreFiles.ownerOnly())
+              : FileChannel.open(lockFile, StandardOpenOption.READ, StandardOpenOption.WRITE);
+    } catch (NoSuchFileException e) {
+      return false; // not created yet; lock() will
+    } catch (IOException e) {
+      throw cannotLock(e);
+    }
+    FileLock taken;
+    try {
+      taken = opened.tryLock();
+    } catch (OverlappingFileLockException e) {
+      synchronized (NEVER_CLOSED) {
+        NEVER_CLOSED.add(opened);
       }
+      throw new StoreLockedException(
+          database
+              + " is already open in this JVM under another path to its lock file "
+              + lockFile
+              + "; share that KVLog instance (it is thread-safe) instead of opening the store"
+              + " twice");
+    } catch (IOException e) {
+      closeUnlocked(opened); // no lock in this JVM on it, or tryLock would have said overlapping
+      throw cannotLock(e);
+    }
+    if (taken == null) {
+      String pid = readOwner(opened);
+      closeUnlocked(opened); // as above: the lock is another process's
+      throw new StoreLockedException(
+          database
+              + " is open for writing by another process ("
+              + pid
+              + ", per "
+              + lockFile
+              + "); close the store there first. Read-only inspection with sqlite3 is fine.");
+    }
+    channel = opened;
+    lock = taken;
+    return created;
+  }
+
+  private StoreOpenException cannotLock(IOException e) {
+    return new StoreOpenException(
+        "cannot create or lock "
+            + lockFile
+            + " ("
+            + e
+            + "); KVLog needs write access to the directory of the store",
+        e);
+  }
+
+  private static String readOwner(FileChannel channel) {
+    try {
+      ByteBuffer buffer = ByteBuffer.allocate(64);
+      channel.read(buffer, 0);
+      String text = new String(buffer.array(), 0, buffer.position(), StandardCharsets.UTF_8).trim();
+      return text.isEmpty() ? "pid unknown" : text;
+    } catch (IOException e) {
+      return "pid unknown";
     }
   }
 
-  /** Releases the lock; the file stays. */
+  private static void closeUnlocked(FileChannel channel) {
+    try {
+      channel.close();
+    } catch (IOException ignored) {
+      // Nothing was locked through this channel; the failure being reported matters more.
+    }
+  }
+
+  /** Releases the lock and the reservation; the file stays. Idempotent. */
   @Override
   public void close() {
     try {
-      lock.release();
-      channel.close();
+      if (lock != null) {
+        lock.release();
+        channel.close();
+      }
     } catch (IOException e) {
-      throw new dev.kvlog.KVLogException("cannot release the owner lock of " + store + ": " + e, e);
+      throw new KVLogException("cannot release the owner lock of " + database + ": " + e, e);
     } finally {
-      HELD_IN_THIS_JVM.remove(registryKey);
+      lock = null;
+      channel = null;
+      synchronized (HELD_IN_THIS_JVM) {
+        HELD_IN_THIS_JVM.removeAll(keys);
+        keys.clear();
+      }
     }
   }
 }

@@ -14,10 +14,17 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 
 /**
- * The checks and file-system steps done before SQLite sees a path: refuse what is not a database
- * file, and create a new database owner-only (SQLite gives {@code -wal} and {@code -shm} the
- * permissions of the database file). Runs while holding the {@link OwnerLock} and before any
- * connection is open, which is the only time KVLog reads the database file with Java I/O.
+ * The checks and file-system steps done before SQLite sees a path: find the store's one real name,
+ * refuse what is not a database file, and create a new database owner-only (SQLite gives {@code
+ * -wal} and {@code -shm} the permissions of the database file). Runs before any connection of the
+ * store is open, which is the only time KVLog reads the database file with Java I/O.
+ *
+ * <p>Invariant: refusing a file never changes it. Everything here that can refuse an existing file
+ * only reads it (and at most its first 16 bytes); the database file is created, and the {@code
+ * -lock} file too, only once every check has passed. Doors: a symbolic link (resolved by {@link
+ * #checkPath}), a hard link (refused by {@link #check}), a bind mount (same directory inode: one
+ * lock file, see {@link OwnerLock}). Not covered: renaming or unlinking the file of an open store
+ * (SQLite's own "how to corrupt" list), which no lock file can see.
  */
 public final class StoreFiles {
   private static final byte[] SQLITE_HEADER =
@@ -28,11 +35,24 @@ public final class StoreFiles {
   private StoreFiles() {}
 
   /**
-   * Returns the absolute form of {@code file} after checking that its directory exists (creating it
-   * if needed) and is writable.
+   * Returns the one name of the store file that every path to it maps to: symbolic links resolved
+   * (of the file if it exists, else of its directory), so the {@code -wal}, {@code -shm} and {@code
+   * -lock} files are named after the real file whatever path the caller gave. Creates the directory
+   * if needed and checks that it is writable.
+   *
+   * @throws StoreOpenException if the path is a directory, a dangling symbolic link, or its
+   *     directory cannot be created or written
    */
   public static Path checkPath(Path file) {
     Path path = file.toAbsolutePath().normalize();
+    if (Files.isSymbolicLink(path) && !Files.exists(path)) {
+      throw new StoreOpenException(
+          path
+              + " is a dangling symbolic link (to "
+              + readLinkQuietly(path)
+              + "); KVLog would create the store at the link's target: create the target's"
+              + " directory or give the real path");
+    }
     if (Files.isDirectory(path)) {
       throw new StoreOpenException(
           path
@@ -45,30 +65,64 @@ public final class StoreFiles {
     } catch (IOException e) {
       throw new StoreOpenException("cannot create directory " + dir + " for the store: " + e, e);
     }
-    if (!Files.isWritable(dir)) {
+    Path real;
+    try {
+      real =
+          Files.exists(path)
+              ? path.toRealPath()
+              : dir.toRealPath().resolve(path.getFileName().toString());
+    } catch (IOException e) {
+      throw new StoreOpenException("cannot resolve " + path + " to its real path: " + e, e);
+    }
+    if (!Files.isWritable(real.getParent())) {
       throw new StoreOpenException(
           "directory "
-              + dir
+              + real.getParent()
               + " is not writable; SQLite must create "
-              + path.getFileName()
+              + real.getFileName()
               + "-wal and -shm beside the database: grant write access or choose another path");
     }
-    return path;
+    return real;
+  }
+
+  private static String readLinkQuietly(Path link) {
+    try {
+      return Files.readSymbolicLink(link).toString();
+    } catch (IOException e) {
+      return "?";
+    }
   }
 
   /**
-   * Creates {@code database} empty and owner-only if it does not exist; otherwise checks that it is
-   * a SQLite database. Never modifies an existing file.
+   * Refuses an existing {@code database} that KVLog must not open, reading nothing but its first 16
+   * bytes and changing nothing: not a regular file, not readable and writable, more than one name
+   * (hard links), or not a SQLite database. A missing or empty file passes.
+   *
+   * <p>Call it only after {@link OwnerLock#reserve} succeeded: it opens the file with Java I/O, and
+   * closing that descriptor would drop the SQLite locks of another store in this JVM on the file.
    */
-  public static void createOrCheck(Path database) {
+  public static void check(Path database) {
     try {
       if (!Files.exists(database)) {
-        Files.createFile(database, ownerOnly());
-        syncDirectory(database.getParent());
         return;
       }
       if (!Files.isRegularFile(database)) {
         throw new StoreOpenException(database + " is not a regular file; refusing to open it");
+      }
+      int links = linkCount(database);
+      if (links > 1) {
+        // Each name would get its own -wal, -shm and -lock: two owners, each blind to the other's
+        // commits (acknowledged writes were lost that way).
+        throw new StoreOpenException(
+            database
+                + " has "
+                + links
+                + " hard links (names); KVLog refuses it because each name would get its own"
+                + " -wal and -lock, letting two processes own one store and lose each other's"
+                + " writes. Keep one name: remove the other names (find them with"
+                + " find / -samefile "
+                + database
+                + ") or move a copy into place");
       }
       if (!Files.isReadable(database) || !Files.isWritable(database)) {
         throw new StoreOpenException(
@@ -81,7 +135,29 @@ public final class StoreFiles {
                 + " is not a KVLog store (file is not a SQLite database); refusing to open it");
       }
     } catch (IOException e) {
-      throw new StoreOpenException("cannot create or read " + database + ": " + e, e);
+      throw new StoreOpenException("cannot read " + database + ": " + e, e);
+    }
+  }
+
+  /** Creates {@code database} empty and owner-only if it does not exist; true if it did. */
+  public static boolean createIfMissing(Path database) {
+    try {
+      Files.createFile(database, ownerOnly());
+      syncDirectory(database.getParent());
+      return true;
+    } catch (java.nio.file.FileAlreadyExistsException e) {
+      return false;
+    } catch (IOException e) {
+      throw new StoreOpenException("cannot create " + database + ": " + e, e);
+    }
+  }
+
+  /** The number of names of {@code file}, or 1 where the file system does not say. */
+  static int linkCount(Path file) throws IOException {
+    try {
+      return ((Number) Files.getAttribute(file, "unix:nlink")).intValue();
+    } catch (UnsupportedOperationException | IllegalArgumentException e) {
+      return 1; // not a Unix file system (Windows): hard links to a store go undetected there
     }
   }
 
