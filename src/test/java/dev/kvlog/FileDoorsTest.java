@@ -288,6 +288,26 @@ class FileDoorsTest {
     assertThat(namesIn(dir)).containsExactly("notes.txt");
   }
 
+  /** A store from a newer KVLog (copied here, so no lock file yet): refused before any is made. */
+  @Test
+  void newerSchemaStore_isRefused_byteIdentical_noLockFileLeft() throws Exception {
+    Path made = Files.createDirectories(dir.resolve("made")).resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(made)) {
+      store.set("k", "v");
+    }
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + made);
+        Statement s = c.createStatement()) {
+      s.executeUpdate("INSERT INTO kvlog_schema(version, description) VALUES (99, 'future')");
+    }
+    Path db = Files.copy(made, dir.resolve("kv.db"));
+    byte[] before = Files.readAllBytes(db);
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(SchemaException.class)
+        .hasMessageContaining("has schema version 99");
+    assertUnchanged(db, before);
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("made", "kv.db");
+  }
+
   /** A store owned by another process: refused without touching the db, its -wal or its -lock. */
   @Test
   void lockedStore_isRefused_withoutChangingAnyOfItsFiles() throws Exception {
