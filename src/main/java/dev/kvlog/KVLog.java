@@ -251,13 +251,16 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   /**
    * Writes a consistent copy of the store to {@code target} while writers go on, and returns once
    * it is durable. The copy is made with SQLite's {@code VACUUM INTO} from one read transaction,
-   * into a hidden temporary file beside the target (owner-only permissions), fsynced, renamed into
-   * place and its directory fsynced: {@code target} either does not exist or is complete. To
+   * into a hidden temporary file beside the target (owner-only permissions), fsynced, hard-linked
+   * into place and its directory fsynced: {@code target} either does not exist or is complete, and
+   * a file is never replaced, not even one created at {@code target} while the backup runs. To
    * restore, open the copy (or move it into place while the store is closed).
    *
    * @throws IllegalArgumentException if {@code target} exists (a backup never overwrites) or its
    *     directory does not
-   * @throws KVLogException if SQLite or the file system failed; no file is left behind
+   * @throws KVLogException if SQLite or the file system failed, if {@code target} appeared while
+   *     the backup was written, or if the target's file system has no hard links; no file is left
+   *     behind
    * @throws StoreClosedException if the store is closed
    */
   public void backup(Path target) {
@@ -589,10 +592,15 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     }
 
     /**
-     * Opens the store: takes the owner lock, creates the file owner-only if it is new, checks the
-     * connections' pragmas, applies pending migrations and loads the table into memory.
+     * Opens the store: resolves symbolic links (every file of the store is named after the real
+     * file), checks an existing file without changing it, takes the owner lock, creates the file
+     * owner-only if it is new, checks the connections' pragmas, applies pending migrations and
+     * loads the table into memory. A refused file is left byte-identical, with no {@code -wal},
+     * {@code -shm} or {@code -lock} file left beside it.
      *
-     * @throws StoreOpenException if the path cannot hold a store, or the file is not a KVLog store
+     * @throws StoreOpenException if the path cannot hold a store (a directory, a dangling symbolic
+     *     link, an unwritable directory), or the file is not a KVLog store, is damaged, or has more
+     *     than one hard link
      * @throws StoreLockedException if another process or store object has it open
      * @throws SchemaException if the store's schema is newer than this build or a migration failed
      */
