@@ -308,6 +308,44 @@ class FileDoorsTest {
     assertThat(namesIn(dir)).containsExactlyInAnyOrder("made", "kv.db");
   }
 
+  /**
+   * KVLog never opens the database file with Java I/O: closing such a descriptor would drop the
+   * POSIX locks of every SQLite connection in this process on the file. Here a reader in this JVM
+   * holds a read transaction (SHARED lock, rollback mode) on a foreign file that KVLog refuses;
+   * another process must still be unable to commit a write under that reader.
+   */
+  @Test
+  void refusedOpen_keepsTheLocksOfOtherSqliteConnectionsInThisJvm() throws Exception {
+    assumeTrue(
+        Files.isExecutable(Path.of("/usr/bin/sqlite3")), "the sqlite3 shell is not installed");
+    Path db = dir.resolve("theirs.db");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE t(x)");
+      s.execute("INSERT INTO t VALUES (1)");
+    }
+    try (Connection reader = DriverManager.getConnection("jdbc:sqlite:" + db)) {
+      reader.setAutoCommit(false);
+      try (Statement s = reader.createStatement();
+          java.sql.ResultSet rs = s.executeQuery("SELECT x FROM t")) {
+        assertThat(rs.next()).isTrue(); // the read transaction holds a SHARED lock now
+        assertThatThrownBy(() -> KVLog.load(db).close())
+            .isInstanceOf(StoreOpenException.class)
+            .hasMessageContaining("not a KVLog store");
+        Process writer =
+            new ProcessBuilder("/usr/bin/sqlite3", db.toString(), "INSERT INTO t VALUES (2);")
+                .redirectErrorStream(true)
+                .start();
+        String out =
+            new String(writer.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertThat(writer.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(out)
+            .as("another process committed under this JVM's reader: its lock was dropped")
+            .contains("database is locked");
+      }
+    }
+  }
+
   /** A store owned by another process: refused without touching the db, its -wal or its -lock. */
   @Test
   void lockedStore_isRefused_withoutChangingAnyOfItsFiles() throws Exception {

@@ -2,16 +2,13 @@ package dev.kvlog.internal;
 
 import dev.kvlog.StoreOpenException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.Arrays;
 
 /**
  * The checks and file-system steps done before SQLite sees a path: find the store's one real name,
@@ -20,17 +17,18 @@ import java.util.Arrays;
  * store is open, which is the only time KVLog reads the database file with Java I/O.
  *
  * <p>Invariant: refusing a file never changes it. Everything here that can refuse an existing file
- * only reads it (and at most its first 16 bytes); the database file is created, and the {@code
- * -lock} file too, only once every check has passed. Doors: a symbolic link (resolved by {@link
- * #checkPath}), a hard link (refused by {@link #check}), a bind mount (same directory inode: one
- * lock file, see {@link OwnerLock}). Not covered: renaming or unlinking the file of an open store
- * (SQLite's own "how to corrupt" list), which no lock file can see.
+ * only reads its metadata; the database file is created, and the {@code -lock} file too, only once
+ * every check has passed. Doors: a symbolic link (resolved by {@link #checkPath}), a hard link
+ * (refused by {@link #check}), a bind mount (same directory inode: one lock file, see {@link
+ * OwnerLock}). Not covered: renaming or unlinking the file of an open store (SQLite's own "how to
+ * corrupt" list), which no lock file can see.
  */
 public final class StoreFiles {
-  private static final byte[] SQLITE_HEADER =
-      "SQLite format 3\0".getBytes(StandardCharsets.US_ASCII);
   private static final boolean POSIX =
       FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
+
+  /** A SQLite database is at least one page, and a page at least 512 bytes. */
+  private static final long MIN_SQLITE_FILE = 512;
 
   private StoreFiles() {}
 
@@ -94,12 +92,12 @@ public final class StoreFiles {
   }
 
   /**
-   * Refuses an existing {@code database} that KVLog must not open, reading nothing but its first 16
-   * bytes and changing nothing: not a regular file, not readable and writable, more than one name
-   * (hard links), or not a SQLite database. A missing or empty file passes.
-   *
-   * <p>Call it only after {@link OwnerLock#reserve} succeeded: it opens the file with Java I/O, and
-   * closing that descriptor would drop the SQLite locks of another store in this JVM on the file.
+   * Refuses an existing {@code database} that KVLog must not open, from its metadata alone: not a
+   * regular file, not readable and writable, more than one name (hard links), or shorter than any
+   * SQLite database. A missing or empty file passes. Its content is judged by SQLite ({@link
+   * Database#checkIsStore}): KVLog never opens the database file with Java I/O, since closing that
+   * descriptor would drop the POSIX locks of every SQLite connection in this process on the file (a
+   * reader's, or another store's).
    */
   public static void check(Path database) {
     try {
@@ -129,10 +127,13 @@ public final class StoreFiles {
             database + " is not readable and writable by this process; fix its permissions");
       }
       long size = Files.size(database);
-      if (size > 0 && !hasSqliteHeader(database, size)) {
+      if (size > 0 && size < MIN_SQLITE_FILE) {
+        // SQLite would take it for an empty database and write its header over the bytes.
         throw new StoreOpenException(
             database
-                + " is not a KVLog store (file is not a SQLite database); refusing to open it");
+                + " is not a KVLog store (file is not a SQLite database: "
+                + size
+                + " bytes, shorter than any SQLite database); refusing to open it");
       }
     } catch (IOException e) {
       throw new StoreOpenException("cannot read " + database + ": " + e, e);
@@ -158,15 +159,6 @@ public final class StoreFiles {
       return ((Number) Files.getAttribute(file, "unix:nlink")).intValue();
     } catch (UnsupportedOperationException | IllegalArgumentException e) {
       return 1; // not a Unix file system (Windows): hard links to a store go undetected there
-    }
-  }
-
-  private static boolean hasSqliteHeader(Path database, long size) throws IOException {
-    if (size < 100) { // smaller than SQLite's own file header
-      return false;
-    }
-    try (InputStream in = Files.newInputStream(database)) {
-      return Arrays.equals(in.readNBytes(SQLITE_HEADER.length), SQLITE_HEADER);
     }
   }
 
