@@ -614,12 +614,12 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         // Refusing a file never changes it: up to ownerLock.lock() every step only reads, and
         // the checks run on a read-only connection before the pool switches the file to WAL.
         ownerLock.lockIfExists(); // a store owned elsewhere is refused before anything reads it
-        sidecars = StoreFiles.sidecars(file);
         StoreFiles.check(file);
         if (Files.exists(file)) {
           Database.checkIsStore(file, verifyOnOpen);
         }
         ownerLock.lock();
+        sidecars = StoreFiles.sidecars(file);
         if (StoreFiles.createIfMissing(file)) {
           ownerLock.reserveCreated();
         }
@@ -645,7 +645,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         if (database != null) {
           database.close();
         }
-        if (sidecars != null) { // not after a refusal for another owner: the files are theirs
+        if (sidecars != null) { // only as the owner: before that, the files may be another's
           StoreFiles.removeCreatedSidecars(file, sidecars);
         }
         ownerLock.close();

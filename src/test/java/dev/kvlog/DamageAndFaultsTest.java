@@ -130,8 +130,14 @@ class DamageAndFaultsTest {
           assertThat(Files.readAllBytes(copy))
               .as("a refused open leaves the damaged file as it found it")
               .isEqualTo(damaged);
+          for (String sidecar : new String[] {"-wal", "-shm", "-lock"}) {
+            assertThat(copy.resolveSibling("damaged.db" + sidecar))
+                .as("a refused open leaves nothing beside the file")
+                .doesNotExist();
+          }
           refused++;
         }
+        Files.deleteIfExists(copy.resolveSibling("damaged.db-lock")); // of a harmless open
         Files.deleteIfExists(copy.resolveSibling("damaged.db-wal"));
         Files.deleteIfExists(copy.resolveSibling("damaged.db-shm"));
         Files.delete(copy);

@@ -369,6 +369,19 @@ class FileDoorsTest {
     }
   }
 
+  /** The pre-open check names the file as a SQLite URI: %, ? and # must not change which file. */
+  @Test
+  void pathWithUriCharacters_isCheckedAndReopened() throws Exception {
+    Path db = Files.createDirectories(dir.resolve("odd?name#x%41")).resolve("k?v#%41.db");
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      store.set("k", "v");
+    }
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      assertThat(store.get("k")).contains("v");
+    }
+    assertThat(namesIn(db.getParent())).containsExactlyInAnyOrder("k?v#%41.db", "k?v#%41.db-lock");
+  }
+
   // ---- helpers --------------------------------------------------------------------------------
 
   static List<String> namesIn(Path dir) throws Exception {

@@ -156,15 +156,15 @@ public final class Database implements AutoCloseable {
    *
    * <p>Runs on a read-only connection without KVLog's pragmas, before the pool starts, so that a
    * refused file is never changed: the pool's first connection switches the file to WAL mode
-   * (header bytes 18 and 19) and its last one checkpoints the WAL into the file. A read-only
-   * connection to a file already in WAL mode can still create {@code -wal} and {@code -shm}; the
-   * caller removes them if the file is refused ({@link StoreFiles#removeCreatedSidecars}).
+   * (header bytes 18 and 19) and its last one checkpoints the WAL into the file. A plain read-only
+   * connection to a file in WAL mode would still create {@code -wal} and {@code -shm}; this one
+   * does not ({@link #readOnlyCreatingNothing}).
    *
    * @throws StoreOpenException naming the problem and the fix
    * @throws dev.kvlog.SchemaException if the store's schema is newer than this build
    */
   public static void checkIsStore(Path path, boolean quickCheck) {
-    try (Connection c = readOnly(path)) {
+    try (Connection c = readOnlyCreatingNothing(path)) {
       long applicationId = Long.parseLong(pragma(c, "application_id"));
       if (applicationId != APPLICATION_ID) {
         List<String> tables = new ArrayList<>();
@@ -266,6 +266,40 @@ public final class Database implements AutoCloseable {
         + String.join("; ", problems.subList(0, Math.min(3, problems.size())))
         + ". Restore it from a backup. KVLog will not open or repair it (a repair could delete"
         + " data); sqlite3's .recover command can salvage what is readable into a new file";
+  }
+
+  /**
+   * Like {@link #readOnly}, and creates no {@code -wal} or {@code -shm} file. With no {@code -wal}
+   * beside it, no connection has the file open in WAL mode and the file alone holds every commit,
+   * so it is opened {@code immutable} (no locks, no sidecar files); a {@code -wal} (a crash's, or a
+   * live connection's) must be read, so then the file is opened read-only as usual, which may
+   * create a missing {@code -shm}. A connection that opened the file in the instant between the
+   * look and the read could make this check see a stale or torn state and refuse a sound file: a
+   * wrong refusal, never a change.
+   */
+  private static Connection readOnlyCreatingNothing(Path path) throws SQLException {
+    if (java.nio.file.Files.exists(path.resolveSibling(path.getFileName() + "-wal"))) {
+      return readOnly(path);
+    }
+    Properties immutable = new Properties();
+    immutable.setProperty(
+        "open_mode", Integer.toString(SQLiteOpenMode.READONLY.flag | SQLiteOpenMode.OPEN_URI.flag));
+    return DriverManager.getConnection(
+        "jdbc:sqlite:file:" + uriPath(path) + "?immutable=1", immutable);
+  }
+
+  /** {@code path} as the path of a SQLite URI filename: %, ? and # escaped. */
+  private static String uriPath(Path path) {
+    StringBuilder out = new StringBuilder();
+    for (char ch : path.toString().toCharArray()) {
+      switch (ch) {
+        case '%' -> out.append("%25");
+        case '?' -> out.append("%3f");
+        case '#' -> out.append("%23");
+        default -> out.append(ch);
+      }
+    }
+    return out.toString();
   }
 
   /** A connection outside the pool, read-only and without KVLog's pragmas: it changes nothing. */

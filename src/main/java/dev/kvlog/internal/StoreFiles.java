@@ -170,9 +170,10 @@ public final class StoreFiles {
   }
 
   /**
-   * After a refused open, deletes the {@code -wal} and {@code -shm} files that SQLite created for
-   * it (they did not exist in {@code before}) if they hold nothing, so a refused foreign file is
-   * left as it was found.
+   * After an open that failed while holding the owner lock (the pool refused its pragmas, say),
+   * deletes the {@code -wal} and {@code -shm} files that the failed open created (they did not
+   * exist in {@code before}) if they hold nothing. Files that could be refused were refused before
+   * anything created sidecars; this only tidies up after the pool.
    */
   public static void removeCreatedSidecars(Path database, boolean[] before) {
     Path wal = sibling(database, "-wal");
