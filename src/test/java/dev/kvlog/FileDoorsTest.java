@@ -84,12 +84,28 @@ class FileDoorsTest {
   }
 
   @Test
-  void danglingSymlink_isRefused_andNothingIsCreated() throws Exception {
+  void symlinkToAFileNotYetCreated_createsTheStoreAtTheTarget_namedAfterIt() throws Exception {
+    Path realDir = Files.createDirectories(dir.resolve("data"));
+    Path link = Files.createSymbolicLink(dir.resolve("link.db"), Path.of("data/kv.db"));
+    try (KVLog<String, String> store = KVLog.load(link)) {
+      store.set("k", "v");
+      assertThatThrownBy(() -> KVLog.load(realDir.resolve("kv.db")).close())
+          .isInstanceOf(StoreLockedException.class);
+      assertThat(realDir.resolve("kv.db-lock")).exists();
+    }
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("data", "link.db");
+    try (KVLog<String, String> store = KVLog.load(realDir.resolve("kv.db"))) {
+      assertThat(store.get("k")).contains("v");
+    }
+  }
+
+  @Test
+  void symlinkIntoAMissingDirectory_isRefused_andNothingIsCreated() throws Exception {
     Path link = Files.createSymbolicLink(dir.resolve("link.db"), dir.resolve("missing/kv.db"));
     assertThatThrownBy(() -> KVLog.load(link).close())
         .isInstanceOf(StoreOpenException.class)
-        .hasMessageContaining("dangling symbolic link")
-        .hasMessageContaining(dir.resolve("missing/kv.db").toString());
+        .hasMessageContaining("is a symbolic link to " + dir.resolve("missing/kv.db"))
+        .hasMessageContaining("create " + dir.resolve("missing"));
     assertThat(namesIn(dir)).containsExactly("link.db");
   }
 

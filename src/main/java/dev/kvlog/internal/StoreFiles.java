@@ -14,7 +14,7 @@ import java.nio.file.attribute.PosixFilePermissions;
  * The checks and file-system steps done before SQLite sees a path: find the store's one real name,
  * refuse what is not a database file, and create a new database owner-only (SQLite gives {@code
  * -wal} and {@code -shm} the permissions of the database file). Runs before any connection of the
- * store is open, which is the only time KVLog reads the database file with Java I/O.
+ * store is open.
  *
  * <p>Invariant: refusing a file never changes it. Everything here that can refuse an existing file
  * only reads its metadata; the database file is created, and the {@code -lock} file too, only once
@@ -38,18 +38,13 @@ public final class StoreFiles {
    * -lock} files are named after the real file whatever path the caller gave. Creates the directory
    * if needed and checks that it is writable.
    *
-   * @throws StoreOpenException if the path is a directory, a dangling symbolic link, or its
-   *     directory cannot be created or written
+   * @throws StoreOpenException if the path is a directory, a symbolic link into a directory that
+   *     does not exist, or its directory cannot be created or written
    */
   public static Path checkPath(Path file) {
     Path path = file.toAbsolutePath().normalize();
     if (Files.isSymbolicLink(path) && !Files.exists(path)) {
-      throw new StoreOpenException(
-          path
-              + " is a dangling symbolic link (to "
-              + readLinkQuietly(path)
-              + "); KVLog would create the store at the link's target: create the target's"
-              + " directory or give the real path");
+      return newFileThroughLinks(path);
     }
     if (Files.isDirectory(path)) {
       throw new StoreOpenException(
@@ -83,11 +78,36 @@ public final class StoreFiles {
     return real;
   }
 
-  private static String readLinkQuietly(Path link) {
+  /**
+   * The real path of a store to be created through a symbolic link whose target does not exist yet:
+   * SQLite would create the file at the target, so the sidecar files must be named after the target
+   * too. The target's directory must exist: KVLog does not create directories a link points into.
+   */
+  private static Path newFileThroughLinks(Path link) {
+    Path at = link;
     try {
-      return Files.readSymbolicLink(link).toString();
+      for (int hops = 0; Files.isSymbolicLink(at) && !Files.exists(at); hops++) {
+        if (hops == 40) {
+          throw new StoreOpenException(link + ": too many levels of symbolic links");
+        }
+        at = at.getParent().toRealPath().resolve(Files.readSymbolicLink(at)).normalize();
+      }
+      if (Files.exists(at)) {
+        return checkPath(at);
+      }
+      Path dir = at.getParent();
+      if (dir == null || !Files.isDirectory(dir)) {
+        throw new StoreOpenException(
+            link
+                + " is a symbolic link to "
+                + at
+                + ", whose directory does not exist; create "
+                + dir
+                + " or give the real path");
+      }
+      return checkPath(dir.toRealPath().resolve(at.getFileName().toString()));
     } catch (IOException e) {
-      return "?";
+      throw new StoreOpenException("cannot resolve the symbolic link " + link + ": " + e, e);
     }
   }
 
