@@ -614,15 +614,19 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         // Refusing a file never changes it: up to ownerLock.lock() every step only reads, and
         // the checks run on a read-only connection before the pool switches the file to WAL.
         ownerLock.lockIfExists(); // a store owned elsewhere is refused before anything reads it
+        boolean existed = Files.exists(file);
         StoreFiles.check(file);
-        if (Files.exists(file)) {
+        if (existed) {
           Database.checkIsStore(file, verifyOnOpen);
         }
         ownerLock.lock();
         sidecars = StoreFiles.sidecars(file);
-        if (StoreFiles.createIfMissing(file)) {
-          ownerLock.reserveCreated();
+        if (!existed && !StoreFiles.createIfMissing(file)) {
+          // Created by someone else since the look above: check it now, as the owner.
+          StoreFiles.check(file);
+          Database.checkIsStore(file, verifyOnOpen);
         }
+        ownerLock.reserveCreated();
         database = Database.open(file, busyTimeout, WAL_LIMIT_BYTES, pragmas, weakSyncForTests);
         Connection writer = database.connection();
         Housekeeper housekeeper = null;

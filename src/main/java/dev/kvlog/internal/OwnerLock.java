@@ -108,13 +108,22 @@ public final class OwnerLock implements AutoCloseable {
   }
 
   /**
-   * Adds the identity of the database file, created after {@link #reserve}, to this JVM's registry.
+   * Adds the identity of the database file, if it was created after {@link #reserve}, to this JVM's
+   * registry.
+   *
+   * @throws StoreLockedException if another store in this JVM has that file open
    */
   public void reserveCreated() {
     List<Object> more = new ArrayList<>();
     addFileKey(more, database);
+    more.removeAll(keys);
     synchronized (HELD_IN_THIS_JVM) {
-      more.removeIf(HELD_IN_THIS_JVM::contains);
+      for (Object key : more) {
+        if (HELD_IN_THIS_JVM.contains(key)) { // renamed or linked here from an open store
+          throw new StoreLockedException(
+              database + " is the file of a store already open in this JVM under another name");
+        }
+      }
       HELD_IN_THIS_JVM.addAll(more);
       keys.addAll(more);
     }
