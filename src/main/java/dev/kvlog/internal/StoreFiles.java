@@ -151,9 +151,7 @@ public final class StoreFiles {
         // SQLite would take it for an empty database and write its header over the bytes.
         throw new StoreOpenException(
             database
-                + " is not a KVLog store (file is not a SQLite database: "
-                + size
-                + " bytes, shorter than any SQLite database); refusing to open it");
+                + " is not a KVLog store (file is not a SQLite database); refusing to open it");
       }
     } catch (IOException e) {
       throw new StoreOpenException("cannot read " + database + ": " + e, e);
