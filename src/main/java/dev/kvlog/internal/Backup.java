@@ -19,7 +19,8 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>Invariant: a backup never replaces a file. The copy is written under a hidden temporary name
  * and gets the target's name by a hard link, which fails if the name exists, however late it
- * appeared; no rename is used, since a rename replaces.
+ * appeared; no rename is used, since a rename replaces. Thread-safe: backups may run at once, each
+ * with its own temporary file.
  */
 public final class Backup {
   private Backup() {}

@@ -27,7 +27,7 @@ import org.sqlite.SQLiteOpenMode;
  * snapshot while writers go on (more of them at once queue for a connection). Every connection gets
  * {@code journal_mode=WAL}, {@code synchronous=FULL} and {@code busy_timeout} as driver properties
  * when it is created, and {@link #open} reads them back from each one, refusing to run with weaker
- * settings.
+ * settings. Thread-safe (the pool is).
  */
 public final class Database implements AutoCloseable {
   /** 'KVLG' in the database header; set by sql/sqlite/V1__create_kv.sql. */

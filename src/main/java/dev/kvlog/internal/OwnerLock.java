@@ -20,7 +20,8 @@ import java.util.Set;
 
 /**
  * Makes one process, and one store object within it, the owner of a store: an OS lock ({@code
- * fcntl}) on {@code <db>-lock} plus a JVM-wide registry. Thread-safe.
+ * fcntl}) on {@code <db>-lock} plus a JVM-wide registry. The registry is thread-safe; an instance
+ * is not (the opening thread uses it, then {@code close}, which is idempotent).
  *
  * <p>Invariant: one owner per store file, whatever the path. Across processes the OS lock decides;
  * it is on one file whatever path named the store, because {@link StoreFiles#checkPath} resolves

@@ -14,7 +14,7 @@ import java.nio.file.attribute.PosixFilePermissions;
  * The checks and file-system steps done before SQLite sees a path: find the store's one real name,
  * refuse what is not a database file, and create a new database owner-only (SQLite gives {@code
  * -wal} and {@code -shm} the permissions of the database file). Runs before any connection of the
- * store is open.
+ * store is open. Stateless and thread-safe.
  *
  * <p>Invariant: refusing a file never changes it. Everything here that can refuse an existing file
  * only reads its metadata; the database file is created, and the {@code -lock} file too, only once
