@@ -147,6 +147,24 @@ class FileDoorsTest {
     }
   }
 
+  /** The link made while another process owns the store: the second name is still refused. */
+  @Test
+  void hardLinkMadeWhileAnotherProcessOwnsTheStore_isRefused() throws Exception {
+    Path real = dir.resolve("real.db");
+    Process owner = ChildJvm.start(HoldStoreChild.class, real.toString());
+    try {
+      assertThat(firstLine(owner)).isEqualTo("OPEN");
+      Path hard = Files.createLink(dir.resolve("hard.db"), real);
+      assertThatThrownBy(() -> KVLog.load(hard).close())
+          .isInstanceOf(StoreOpenException.class)
+          .hasMessageContaining("2 hard links");
+      assertThat(dir.resolve("hard.db-lock")).doesNotExist();
+      assertThat(dir.resolve("hard.db-wal")).doesNotExist();
+    } finally {
+      stop(owner);
+    }
+  }
+
   // ---- bind mounts (one inode, two unrelated paths) -----------------------------------------
 
   @Test
