@@ -27,12 +27,17 @@ import org.slf4j.LoggerFactory;
  *       and compare-and-set decisions come from the table, never from a possibly stale cache, so
  *       they are linearizable across all instances. A write returns once PostgreSQL committed it
  *       with {@code synchronous_commit=on} (flushed to the server's WAL).
- *   <li><b>Reads</b> come from this instance's cache. An instance always reads its own writes. A
- *       trigger sends a {@code NOTIFY} with the key at every commit; each instance listens and
- *       re-reads that key, so other instances' writes show up typically within milliseconds (the
- *       listener polls every 100 ms at most). If the listening connection is lost, the instance
- *       reloads everything after reconnecting; during that reload a key written meanwhile may
- *       briefly show its previous value, until the notification of the write is processed.
+ *   <li><b>Every row carries a version</b> that the database raises at every change (schema V2);
+ *       every cache entry carries it, and the cache moves a key forward only ({@link PgCache}).
+ *       Hence each instance reads its own writes and its reads are monotonic per key, always:
+ *       during reconnects, reloads and for keys of any length.
+ *   <li><b>Other instances' writes</b> arrive through the change feed ({@link PgChangeFeed}),
+ *       usually within milliseconds; a feed that dies, even silently, is noticed by a heartbeat and
+ *       replaced, with a full reload, so while the server is reachable a committed write shows on
+ *       every instance within {@value #STALENESS_BOUND_SECONDS} s.
+ *   <li><b>Failures</b> are classified ({@link PgWrites}): {@link
+ *       WriteFailedException#outcomeUnknown()} is true whenever the commit may have reached the
+ *       server; the affected keys are then re-read from the table before this instance serves them.
  * </ul>
  *
  * <p>Opening refuses a server with {@code fsync=off} (a server crash could lose or corrupt
@@ -46,6 +51,13 @@ import org.slf4j.LoggerFactory;
  * @param <V> value type
  */
 public final class PostgresKVStore<K, V> implements KVStore<K, V> {
+  /**
+   * Other instances' committed writes show here within this many seconds while the server is
+   * reachable: heartbeat interval 1 s + echo deadline 2 s + retry 0.5 s + reconnect and reload
+   * (tested: {@code PostgresFaultsTest}, {@code PostgresHistoryTest}).
+   */
+  public static final int STALENESS_BOUND_SECONDS = 5;
+
   private static final Logger log = LoggerFactory.getLogger(PostgresKVStore.class);
 
   private final String where;
@@ -144,6 +156,15 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   // ---- reads ----
 
+  /**
+   * Returns the cached value of {@code key}, or, if this instance's last write of the key ended
+   * with an unknown outcome, the value re-read from the table.
+   *
+   * @throws KVLogException if such a re-read fails (the server is unreachable)
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if the encoded key is not valid UTF-16 or contains U+0000
+   * @throws StoreClosedException if the store is closed
+   */
   @Override
   public Optional<V> get(K key) {
     String k = encodeKey(key);
@@ -200,6 +221,14 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   // ---- writes ----
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>On PostgreSQL a {@link WriteFailedException} with {@link
+   * WriteFailedException#outcomeUnknown()} true means the write may have been applied (the
+   * connection failed after its commit was sent): re-read before retrying. The same holds for
+   * {@link #delete}, {@link #setIfAbsent}, {@link #compareAndSet} and {@link #write(WriteBatch)}.
+   */
   @Override
   public Optional<V> set(K key, V value) {
     String k = encodeKey(key);
