@@ -115,10 +115,8 @@ final class PgWrites {
               false,
               false);
         }
-        for (String k : keys) {
-          cache.markUncertain(k);
-          refreshQuietly(pool, k, cache);
-        }
+        // Not re-read here: the server may be unreachable, and the caller should hear at once.
+        keys.forEach(cache::markUncertain);
         throw new WriteFailedException(
             what
                 + " on "

@@ -28,14 +28,14 @@ import org.slf4j.LoggerFactory;
  *       they are linearizable across all instances. A write returns once PostgreSQL committed it
  *       with {@code synchronous_commit=on} (flushed to the server's WAL).
  *   <li><b>Every row carries a version</b> that the database raises at every change (schema V2);
- *       every cache entry carries it, and the cache moves a key forward only ({@link PgCache}).
+ *       every cache entry carries it, and the cache moves a key forward only ({@code PgCache}).
  *       Hence each instance reads its own writes and its reads are monotonic per key, always:
  *       during reconnects, reloads and for keys of any length.
- *   <li><b>Other instances' writes</b> arrive through the change feed ({@link PgChangeFeed}),
+ *   <li><b>Other instances' writes</b> arrive through the change feed ({@code PgChangeFeed}),
  *       usually within milliseconds; a feed that dies, even silently, is noticed by a heartbeat and
  *       replaced, with a full reload, so while the server is reachable a committed write shows on
  *       every instance within {@value #STALENESS_BOUND_SECONDS} s.
- *   <li><b>Failures</b> are classified ({@link PgWrites}): {@link
+ *   <li><b>Failures</b> are classified ({@code PgWrites}): {@link
  *       WriteFailedException#outcomeUnknown()} is true whenever the commit may have reached the
  *       server; the affected keys are then re-read from the table before this instance serves them.
  * </ul>
@@ -460,22 +460,29 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   /** Reads, from the database, the value of a key whose last write's outcome was unknown. */
   private String settle(String key) {
-    try (Connection c = pool.getConnection()) {
-      String value = PgRows.readKey(c, key, cache);
-      cache.settled(key);
-      return value;
-    } catch (SQLException e) {
-      throw new KVLogException(
-          "cannot read key "
-              + Text.excerpt(key)
-              + " from "
-              + where
-              + ": its last write's outcome is unknown, so the cached value may be wrong, and"
-              + " re-reading it failed: "
-              + e.getMessage()
-              + "; retry once the server is reachable",
-          e);
+    SQLException first = null;
+    for (int attempt = 0; attempt < 2; attempt++) { // the pool may hand out a connection that died
+      try (Connection c = pool.getConnection()) {
+        String value = PgRows.readKey(c, key, cache);
+        cache.settled(key);
+        return value;
+      } catch (SQLException e) {
+        if (first != null) {
+          e.addSuppressed(first);
+        }
+        first = e;
+      }
     }
+    throw new KVLogException(
+        "cannot read key "
+            + Text.excerpt(key)
+            + " from "
+            + where
+            + ": its last write's outcome is unknown, so the cached value may be wrong, and"
+            + " re-reading it failed: "
+            + first.getMessage()
+            + "; retry once the server is reachable",
+        first);
   }
 
   // ---- plumbing ----

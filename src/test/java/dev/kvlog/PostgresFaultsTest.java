@@ -29,7 +29,7 @@ import org.postgresql.PGNotification;
  */
 class PostgresFaultsTest {
   /** The staleness bound the README states for other instances' writes. */
-  static final long BOUND_MS = 5_000;
+  static final long BOUND_MS = PostgresKVStore.STALENESS_BOUND_SECONDS * 1000L;
 
   @RegisterExtension final PostgresSchema schema = new PostgresSchema();
   FaultProxy proxy;
