@@ -121,7 +121,9 @@ class FaultProxyTest {
       assertThat(read(s.getInputStream(), 1)).isEqualTo("a");
       proxy.cutAfterBytes(3);
       s.getOutputStream().write("0123456789".getBytes(StandardCharsets.ISO_8859_1));
-      assertThat(s.getInputStream().read()).isEqualTo(-1);
+      // then EOF; the echo of the 3 bytes may or may not make it back before the cut
+      assertThat(new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1))
+          .isIn("", "0", "01", "012");
     }
     awaitReceived("a012");
   }
