@@ -65,7 +65,12 @@ final class PgChangeFeed implements AutoCloseable {
     this.pool = pool;
     this.cache = cache;
     listening = listen(); // before the load: no change can fall between the two
-    PgRows.readAll(pool, cache);
+    try {
+      PgRows.readAll(pool, cache);
+    } catch (SQLException | RuntimeException e) {
+      abort(listening, e);
+      throw e;
+    }
     thread = new Thread(this::run, "kvlog-pg-listener");
     thread.setDaemon(true);
   }
