@@ -201,6 +201,9 @@ final class FaultProxy implements AutoCloseable {
                       }
                       Cut c = cut.get();
                       if (c != null && text.contains(c.marker()) && cut.compareAndSet(c, null)) {
+                        // The client's side goes first, so no reply can reach it: the client
+                        // knows only that it sent the message.
+                        closeQuietly(client);
                         if (c.forwardFirst()) {
                           out.write(buf, 0, n);
                           out.flush();
