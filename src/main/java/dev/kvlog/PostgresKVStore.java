@@ -11,10 +11,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantLock;
-import org.postgresql.PGConnection;
-import org.postgresql.PGNotification;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,12 +27,17 @@ import org.slf4j.LoggerFactory;
  *       and compare-and-set decisions come from the table, never from a possibly stale cache, so
  *       they are linearizable across all instances. A write returns once PostgreSQL committed it
  *       with {@code synchronous_commit=on} (flushed to the server's WAL).
- *   <li><b>Reads</b> come from this instance's cache. An instance always reads its own writes. A
- *       trigger sends a {@code NOTIFY} with the key at every commit; each instance listens and
- *       re-reads that key, so other instances' writes show up typically within milliseconds (the
- *       listener polls every 100 ms at most). If the listening connection is lost, the instance
- *       reloads everything after reconnecting; during that reload a key written meanwhile may
- *       briefly show its previous value, until the notification of the write is processed.
+ *   <li><b>Every row carries a version</b> that the database raises at every change (schema V2);
+ *       every cache entry carries it, and the cache moves a key forward only ({@code PgCache}).
+ *       Hence each instance reads its own writes and its reads are monotonic per key, always:
+ *       during reconnects, reloads and for keys of any length.
+ *   <li><b>Other instances' writes</b> arrive through the change feed ({@code PgChangeFeed}),
+ *       usually within milliseconds; a feed that dies, even silently, is noticed by a heartbeat and
+ *       replaced, with a full reload, so while the server is reachable a committed write shows on
+ *       every instance within {@value #STALENESS_BOUND_SECONDS} s.
+ *   <li><b>Failures</b> are classified ({@code PgWrites}): {@link
+ *       WriteFailedException#outcomeUnknown()} is true whenever the commit may have reached the
+ *       server; the affected keys are then re-read from the table before this instance serves them.
  * </ul>
  *
  * <p>Opening refuses a server with {@code fsync=off} (a server crash could lose or corrupt
@@ -50,33 +51,37 @@ import org.slf4j.LoggerFactory;
  * @param <V> value type
  */
 public final class PostgresKVStore<K, V> implements KVStore<K, V> {
+  /**
+   * Other instances' committed writes show here within this many seconds while the server is
+   * reachable: heartbeat interval 1 s + echo deadline 2 s + retry 0.5 s + reconnect and reload
+   * (tested: {@code PostgresFaultsTest}, {@code PostgresHistoryTest}).
+   */
+  public static final int STALENESS_BOUND_SECONDS = 5;
+
   private static final Logger log = LoggerFactory.getLogger(PostgresKVStore.class);
-  private static final int STRIPES = 256;
 
   private final String where;
   private final Codec<K> keys;
   private final Codec<V> values;
   private final HikariDataSource pool;
-  private final ConcurrentHashMap<String, String> cache = new ConcurrentHashMap<>();
-  private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+  private final PgCache cache = new PgCache();
   private final int schemaVersion;
-  private final String channel;
-  private final Thread listener;
-  private volatile Connection listening;
+  private final PgChangeFeed feed;
   private volatile boolean closed;
 
   private PostgresKVStore(Builder<K, V> b) {
     this.where = redact(b.url);
     this.keys = b.keys;
     this.values = b.values;
-    for (int i = 0; i < STRIPES; i++) {
-      stripes[i] = new ReentrantLock();
-    }
     HikariConfig config = new HikariConfig();
     config.setPoolName("kvlog-pg");
     config.setJdbcUrl(b.url);
-    config.setMaximumPoolSize(b.poolSize + 1); // + the listening connection
+    config.setMaximumPoolSize(b.poolSize);
     config.setConnectionInitSql("SET synchronous_commit TO on");
+    // A write on a connection that died silently fails after this (outcome unknown) instead of
+    // hanging; settings in the URL take precedence.
+    config.addDataSourceProperty("socketTimeout", "30");
+    config.addDataSourceProperty("tcpKeepAlive", "true");
     config.setInitializationFailTimeout(1);
     try {
       pool = new HikariDataSource(config);
@@ -95,12 +100,8 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
           schema = rs.getString(1);
         }
       }
-      channel = "kvlog:" + schema;
-      listening = listen(); // before the load: no change can fall between the two
-      reloadAll();
-      listener = new Thread(this::listenLoop, "kvlog-pg-listener");
-      listener.setDaemon(true);
-      listener.start();
+      feed = new PgChangeFeed(b.url, where, "kvlog:" + schema, pool, cache);
+      feed.start();
     } catch (SQLException | RuntimeException e) {
       pool.close();
       if (e instanceof KVLogException) {
@@ -155,11 +156,25 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   // ---- reads ----
 
+  /**
+   * Returns the cached value of {@code key}, or, if this instance's last write of the key ended
+   * with an unknown outcome, the value re-read from the table.
+   *
+   * @throws KVLogException if such a re-read fails (the server is unreachable)
+   * @throws NullPointerException if {@code key} is null
+   * @throws IllegalArgumentException if the encoded key is not valid UTF-16 or contains U+0000
+   * @throws StoreClosedException if the store is closed
+   */
   @Override
   public Optional<V> get(K key) {
     String k = encodeKey(key);
     checkOpen();
-    return decode(cache.get(k));
+    return decode(cache.isUncertain(k) ? settle(k) : cache.value(k));
+  }
+
+  /** How often this instance lost its change feed and caught up again since it opened. */
+  public long feedReconnects() {
+    return feed.reconnects();
   }
 
   /** The number of entries in this instance's cache. */
@@ -206,11 +221,19 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   // ---- writes ----
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>On PostgreSQL a {@link WriteFailedException} with {@link
+   * WriteFailedException#outcomeUnknown()} true means the write may have been applied (the
+   * connection failed after its commit was sent): re-read before retrying. The same holds for
+   * {@link #delete}, {@link #setIfAbsent}, {@link #compareAndSet} and {@link #write(WriteBatch)}.
+   */
   @Override
   public Optional<V> set(K key, V value) {
     String k = encodeKey(key);
     String v = encodeValue(value);
-    return decode(write(k, "set", c -> upsert(c, k, v)));
+    return decode(write(k, "set", (c, a) -> upsert(c, a, k, v)));
   }
 
   @Override
@@ -220,14 +243,20 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
         write(
             k,
             "delete",
-            c -> {
+            (c, a) -> {
+              a.commitMayBeSent(); // autocommit: the statement is its own commit
               try (PreparedStatement s =
-                  c.prepareStatement("DELETE FROM kv WHERE key = ? RETURNING value")) {
+                  c.prepareStatement("DELETE FROM kv WHERE key = ? RETURNING value, version")) {
                 s.setString(1, k);
                 try (ResultSet rs = s.executeQuery()) {
-                  return new Outcome(rs.next() ? rs.getString(1) : null, null);
+                  if (rs.next()) {
+                    cache.deleted(k, rs.getLong(2));
+                    return rs.getString(1);
+                  }
                 }
               }
+              PgRows.readKey(c, k, cache); // absent already: learn its tombstone
+              return null;
             }));
   }
 
@@ -239,14 +268,15 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
         write(
             k,
             "setIfAbsent",
-            c -> {
+            (c, a) -> {
               for (; ; ) {
+                a.commitMayBeSent();
                 if (insertIfAbsent(c, k, v)) {
-                  return new Outcome(null, v);
+                  return null;
                 }
-                String present = select(c, k);
+                String present = PgRows.readKey(c, k, cache);
                 if (present != null) {
-                  return new Outcome(present, present);
+                  return present;
                 }
                 // deleted between the two statements: try again
               }
@@ -258,36 +288,49 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     String k = encodeKey(key);
     String e = expected == null ? null : encodeValue(expected);
     String n = newValue == null ? null : encodeValue(newValue);
-    String result =
+    Boolean swapped =
         write(
             k,
             "compareAndSet",
-            c -> {
-              boolean swapped;
+            (c, a) -> {
+              a.commitMayBeSent();
               if (e == null && n == null) {
-                swapped = select(c, k) == null;
-              } else if (e == null) {
-                swapped = insertIfAbsent(c, k, n);
-              } else if (n == null) {
-                try (PreparedStatement s =
-                    c.prepareStatement("DELETE FROM kv WHERE key = ? AND value = ?")) {
-                  s.setString(1, k);
-                  s.setString(2, e);
-                  swapped = s.executeUpdate() == 1;
+                return PgRows.readKey(c, k, cache) == null;
+              }
+              if (e == null) {
+                return insertIfAbsent(c, k, n) || learn(c, k);
+              }
+              String sql =
+                  n == null
+                      ? "DELETE FROM kv WHERE key = ? AND value = ? RETURNING version"
+                      : "UPDATE kv SET value = ? WHERE key = ? AND value = ? RETURNING version";
+              try (PreparedStatement s = c.prepareStatement(sql)) {
+                int i = 1;
+                if (n != null) {
+                  s.setString(i++, n);
                 }
-              } else {
-                try (PreparedStatement s =
-                    c.prepareStatement("UPDATE kv SET value = ? WHERE key = ? AND value = ?")) {
-                  s.setString(1, n);
-                  s.setString(2, k);
-                  s.setString(3, e);
-                  swapped = s.executeUpdate() == 1;
+                s.setString(i++, k);
+                s.setString(i, e);
+                try (ResultSet rs = s.executeQuery()) {
+                  if (rs.next()) {
+                    if (n == null) {
+                      cache.deleted(k, rs.getLong(1));
+                    } else {
+                      cache.advance(k, n, rs.getLong(1));
+                    }
+                    return true;
+                  }
                 }
               }
-              // The cache learns the current value either way: a failed CAS means it was stale.
-              return new Outcome(swapped ? "true" : "false", swapped ? n : select(c, k));
+              return learn(c, k);
             });
-    return "true".equals(result);
+    return swapped;
+  }
+
+  /** After a failed CAS the cache was stale, or will be: re-read the key. Returns false. */
+  private boolean learn(Connection c, String k) throws SQLException {
+    PgRows.readKey(c, k, cache);
+    return false;
   }
 
   /** Applies all changes of {@code batch} in one transaction, or none. */
@@ -299,248 +342,147 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     if (changes.isEmpty()) {
       return;
     }
-    java.util.List<ReentrantLock> held = new java.util.ArrayList<>();
-    changes.keySet().stream()
-        .mapToInt(PostgresKVStore::stripeIndex)
-        .distinct()
-        .sorted() // one global order: batches cannot deadlock each other
-        .forEach(
-            i -> {
-              stripes[i].lock();
-              held.add(stripes[i]);
-            });
-    try (Connection c = pool.getConnection()) {
-      c.setAutoCommit(false);
-      try {
-        for (java.util.Map.Entry<String, String> ch : changes.entrySet()) {
-          if (ch.getValue() == null) {
-            try (PreparedStatement s = c.prepareStatement("DELETE FROM kv WHERE key = ?")) {
-              s.setString(1, ch.getKey());
-              s.executeUpdate();
-            }
-          } else {
-            try (PreparedStatement s =
-                c.prepareStatement(
-                    "INSERT INTO kv(key, value) VALUES (?, ?)"
-                        + " ON CONFLICT (key) DO UPDATE SET value = excluded.value")) {
-              s.setString(1, ch.getKey());
-              s.setString(2, ch.getValue());
-              s.executeUpdate();
-            }
-          }
-        }
-        c.commit();
-      } catch (SQLException e) {
-        c.rollback();
-        throw e;
-      } finally {
-        c.setAutoCommit(true);
-      }
-      changes.forEach(this::cachePut);
-    } catch (SQLException e) {
-      throw failed("batch of " + changes.size() + " changes", e);
-    } finally {
-      held.forEach(ReentrantLock::unlock);
-    }
+    String first = changes.keySet().iterator().next();
+    writeAll(
+            changes.keySet(),
+            "batch of " + changes.size() + " changes (first key " + Text.excerpt(first) + ")",
+            (c, a) ->
+                PgWrites.inTransaction(
+                    c,
+                    a,
+                    () -> {
+                      java.util.List<Runnable> learned = new java.util.ArrayList<>();
+                      try (PreparedStatement del =
+                              c.prepareStatement("DELETE FROM kv WHERE key = ? RETURNING version");
+                          PreparedStatement put =
+                              c.prepareStatement(
+                                  "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT (key)"
+                                      + " DO UPDATE SET value = excluded.value RETURNING version")) {
+                        for (java.util.Map.Entry<String, String> ch : changes.entrySet()) {
+                          String k = ch.getKey();
+                          String v = ch.getValue();
+                          PreparedStatement s = v == null ? del : put;
+                          s.setString(1, k);
+                          if (v != null) {
+                            s.setString(2, v);
+                          }
+                          try (ResultSet rs = s.executeQuery()) {
+                            long version = rs.next() ? rs.getLong(1) : -1;
+                            if (v != null) {
+                              learned.add(() -> cache.advance(k, v, version));
+                            } else if (version >= 0) {
+                              learned.add(() -> cache.deleted(k, version));
+                            } else {
+                              learned.add(() -> PgWrites.refreshQuietly(pool, k, cache));
+                            }
+                          }
+                        }
+                      }
+                      return learned;
+                    }))
+        .forEach(Runnable::run); // only after the commit: the cache never shows uncommitted data
   }
 
-  /** What a write returned, and what the key holds after it (null: absent). */
-  private record Outcome(String result, String after) {}
-
-  @FunctionalInterface
-  private interface SqlWrite {
-    Outcome apply(Connection c) throws SQLException;
+  private <T> T write(String key, String what, PgWrites.Op<T> op) {
+    return writeAll(java.util.List.of(key), what + " of key " + Text.excerpt(key), op);
   }
 
-  /**
-   * Runs one write under the key's stripe lock (which orders it with the listener's re-reads of the
-   * same key, so a re-read never overwrites this instance's newer write in the cache), then caches
-   * the state the database reported.
-   */
-  private String write(String key, String what, SqlWrite op) {
+  /** Runs {@code op}, retrying refusals that say "retry" (40xxx), and classifies failures. */
+  private <T> T writeAll(java.util.Collection<String> touched, String what, PgWrites.Op<T> op) {
     checkOpen();
-    ReentrantLock lock = stripe(key);
-    lock.lock();
-    try (Connection c = pool.getConnection()) {
-      Outcome o = op.apply(c);
-      cachePut(key, o.after());
-      return o.result();
-    } catch (SQLException e) {
-      refreshQuietly(key);
-      throw failed(what + " of key " + Text.excerpt(key), e);
-    } finally {
-      lock.unlock();
-    }
+    return PgWrites.run(pool, where, what, touched, cache, op);
   }
 
   /** Upsert that returns the prior value, decided under the row lock. */
-  private Outcome upsert(Connection c, String k, String v) throws SQLException {
-    c.setAutoCommit(false);
-    try {
-      for (; ; ) {
-        String prior;
-        try (PreparedStatement s =
-            c.prepareStatement("SELECT value FROM kv WHERE key = ? FOR UPDATE")) {
-          s.setString(1, k);
-          try (ResultSet rs = s.executeQuery()) {
-            prior = rs.next() ? rs.getString(1) : null;
+  private String upsert(Connection c, PgWrites.Attempt a, String k, String v) throws SQLException {
+    return PgWrites.inTransaction(
+        c,
+        a,
+        () -> {
+          for (; ; ) {
+            String prior;
+            try (PreparedStatement s =
+                c.prepareStatement("SELECT value FROM kv WHERE key = ? FOR UPDATE")) {
+              s.setString(1, k);
+              try (ResultSet rs = s.executeQuery()) {
+                prior = rs.next() ? rs.getString(1) : null;
+              }
+            }
+            if (prior != null) {
+              try (PreparedStatement s =
+                  c.prepareStatement("UPDATE kv SET value = ? WHERE key = ? RETURNING version")) {
+                s.setString(1, v);
+                s.setString(2, k);
+                try (ResultSet rs = s.executeQuery()) {
+                  rs.next();
+                  a.onCommit(cacheAdvance(k, v, rs.getLong(1)));
+                }
+              }
+              return prior;
+            }
+            Long version = insert(c, k, v);
+            if (version != null) {
+              a.onCommit(cacheAdvance(k, v, version));
+              return null;
+            }
+            // Another instance inserted the key since our SELECT and committed: lock it and update.
           }
-        }
-        if (prior != null) {
-          try (PreparedStatement s = c.prepareStatement("UPDATE kv SET value = ? WHERE key = ?")) {
-            s.setString(1, v);
-            s.setString(2, k);
-            s.executeUpdate();
-          }
-          c.commit();
-          return new Outcome(prior, v);
-        }
-        if (insertIfAbsent(c, k, v)) {
-          c.commit();
-          return new Outcome(null, v);
-        }
-        // Another instance inserted the key since our SELECT and committed: lock it and update.
-      }
-    } catch (SQLException e) {
-      c.rollback();
-      throw e;
-    } finally {
-      c.setAutoCommit(true);
-    }
+        });
   }
 
-  private static boolean insertIfAbsent(Connection c, String k, String v) throws SQLException {
+  private Runnable cacheAdvance(String k, String v, long version) {
+    return () -> cache.advance(k, v, version);
+  }
+
+  /** Inserts if absent and caches the result; true if inserted. */
+  private boolean insertIfAbsent(Connection c, String k, String v) throws SQLException {
+    Long version = insert(c, k, v);
+    if (version == null) {
+      return false;
+    }
+    cache.advance(k, v, version);
+    return true;
+  }
+
+  /** The new row's version, or null if the key exists. */
+  private static Long insert(Connection c, String k, String v) throws SQLException {
     try (PreparedStatement s =
         c.prepareStatement(
-            "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")) {
+            "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+                + " RETURNING version")) {
       s.setString(1, k);
       s.setString(2, v);
-      return s.executeUpdate() == 1;
-    }
-  }
-
-  private static String select(Connection c, String k) throws SQLException {
-    try (PreparedStatement s = c.prepareStatement("SELECT value FROM kv WHERE key = ?")) {
-      s.setString(1, k);
       try (ResultSet rs = s.executeQuery()) {
-        return rs.next() ? rs.getString(1) : null;
+        return rs.next() ? rs.getLong(1) : null;
       }
     }
   }
 
-  private WriteFailedException failed(String what, SQLException e) {
-    return new WriteFailedException(
-        what
-            + " on "
+  /** Reads, from the database, the value of a key whose last write's outcome was unknown. */
+  private String settle(String key) {
+    SQLException first = null;
+    for (int attempt = 0; attempt < 2; attempt++) { // the pool may hand out a connection that died
+      try (Connection c = pool.getConnection()) {
+        String value = PgRows.readKey(c, key, cache);
+        cache.settled(key);
+        return value;
+      } catch (SQLException e) {
+        if (first != null) {
+          e.addSuppressed(first);
+        }
+        first = e;
+      }
+    }
+    throw new KVLogException(
+        "cannot read key "
+            + Text.excerpt(key)
+            + " from "
             + where
-            + " failed: "
-            + e.getMessage()
-            + "; the database decides every write, so retrying is safe once the server is"
-            + " reachable (a failed commit may or may not have been applied: re-read to know)",
-        e,
-        false);
-  }
-
-  private void cachePut(String key, String value) {
-    if (value == null) {
-      cache.remove(key);
-    } else {
-      cache.put(key, value);
-    }
-  }
-
-  private ReentrantLock stripe(String key) {
-    return stripes[stripeIndex(key)];
-  }
-
-  private static int stripeIndex(String key) {
-    return (key.hashCode() & 0x7fffffff) % STRIPES;
-  }
-
-  // ---- change feed ----
-
-  private Connection listen() throws SQLException {
-    Connection c = pool.getConnection();
-    try (Statement s = c.createStatement()) {
-      s.execute("LISTEN \"" + channel.replace("\"", "\"\"") + "\"");
-    }
-    return c;
-  }
-
-  private void reloadAll() throws SQLException {
-    java.util.Map<String, String> rows = new java.util.HashMap<>();
-    try (Connection c = pool.getConnection();
-        Statement s = c.createStatement()) {
-      c.setAutoCommit(false); // a cursor instead of the whole table in one response
-      s.setFetchSize(10_000);
-      try (ResultSet rs = s.executeQuery("SELECT key, value FROM kv")) {
-        while (rs.next()) {
-          rows.put(rs.getString(1), rs.getString(2));
-        }
-      }
-      c.commit();
-      c.setAutoCommit(true);
-    }
-    rows.forEach(cache::put);
-    cache.keySet().removeIf(k -> !rows.containsKey(k));
-  }
-
-  private void refresh(String key) throws SQLException {
-    ReentrantLock lock = stripe(key);
-    lock.lock();
-    try (Connection c = pool.getConnection()) {
-      cachePut(key, select(c, key));
-    } finally {
-      lock.unlock();
-    }
-  }
-
-  private void refreshQuietly(String key) {
-    try {
-      refresh(key);
-    } catch (SQLException | RuntimeException e) {
-      log.debug("cannot re-read {} after a failed write; the listener will", key, e);
-    }
-  }
-
-  private void listenLoop() {
-    while (!closed) {
-      try {
-        PGNotification[] notes = listening.unwrap(PGConnection.class).getNotifications(100);
-        if (notes == null) {
-          continue;
-        }
-        for (PGNotification n : notes) {
-          if (n.getParameter().isEmpty()) {
-            reloadAll();
-          } else {
-            refresh(n.getParameter());
-          }
-        }
-      } catch (SQLException | RuntimeException e) {
-        if (closed) {
-          return;
-        }
-        log.warn("lost the change feed of {}; reconnecting and reloading", where, e);
-        try {
-          listening.close();
-        } catch (SQLException ignored) {
-          // it is broken already
-        }
-        while (!closed) {
-          try {
-            Thread.sleep(1000);
-            listening = listen();
-            reloadAll();
-            break;
-          } catch (SQLException | RuntimeException again) {
-            log.warn("cannot reconnect the change feed of {}: {}", where, again.getMessage());
-          } catch (InterruptedException interrupted) {
-            return;
-          }
-        }
-      }
-    }
+            + ": its last write's outcome is unknown, so the cached value may be wrong, and"
+            + " re-reading it failed: "
+            + first.getMessage()
+            + "; retry once the server is reachable",
+        first);
   }
 
   // ---- plumbing ----
@@ -591,16 +533,7 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
       }
       closed = true;
     }
-    try {
-      listener.join(5_000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    try {
-      listening.close();
-    } catch (SQLException ignored) {
-      // closing anyway
-    }
+    feed.close();
     pool.close();
     cache.clear();
   }
@@ -628,7 +561,7 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
       this.values = Objects.requireNonNull(values, "value codec must not be null");
     }
 
-    /** Connections for writes (default 8), plus one for the change feed. */
+    /** Connections for writes and reloads (default 8), plus one of its own for the change feed. */
     public Builder<K, V> poolSize(int connections) {
       if (connections < 1 || connections > 1000) {
         throw new IllegalArgumentException(

@@ -57,8 +57,8 @@ class CopyAcrossBackendsTest {
   @Test
   void schemaAndMigrate_onBothBackends() {
     assertThat(MainAccess.run("--url", schema.url(), "migrate").out())
-        .startsWith("schema version 1 at ");
-    assertThat(MainAccess.run("--url", schema.url(), "schema").out()).isEqualTo("1\n");
+        .startsWith("schema version 2 at ");
+    assertThat(MainAccess.run("--url", schema.url(), "schema").out()).isEqualTo("2\n");
     Path db = dir.resolve("kv.db");
     assertThat(MainAccess.run("--file", db.toString(), "schema").out()).isEqualTo("1\n");
     MainAccess.Result wrong =

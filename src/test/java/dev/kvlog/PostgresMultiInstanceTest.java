@@ -102,10 +102,14 @@ class PostgresMultiInstanceTest {
     assertThat(out.readLine()).isEqualTo("READY");
     int mine = 0;
     try (PostgresKVStore<String, String> store = PostgresKVStore.builder(schema.url()).open()) {
+      // At least 800 ms, and until the child has acknowledged some increments too: CAS is not
+      // fair, and an instance that pauses 1 ms between increments leaves the other room.
       long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(800);
-      while (System.nanoTime() < until) {
+      long cap = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+      while (System.nanoTime() < until || (Files.size(acks) < 40 && System.nanoTime() < cap)) {
         increment(store);
         mine++;
+        Thread.sleep(1);
       }
       child.destroyForcibly();
       assertThat(child.waitFor(30, TimeUnit.SECONDS)).isTrue();

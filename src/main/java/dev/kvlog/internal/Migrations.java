@@ -27,7 +27,8 @@ public final class Migrations {
   public static final List<String> SQLITE_SCRIPTS = List.of("V1__create_kv.sql");
 
   /** The same for PostgreSQL. */
-  public static final List<String> POSTGRESQL_SCRIPTS = List.of("V1__create_kv.sql");
+  public static final List<String> POSTGRESQL_SCRIPTS =
+      List.of("V1__create_kv.sql", "V2__versions_and_tombstones.sql");
 
   private static final String DIRECTORY = "sql/sqlite/";
   private static final String PG_DIRECTORY = "sql/postgresql/";

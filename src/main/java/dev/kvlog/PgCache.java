@@ -1,0 +1,89 @@
+package dev.kvlog;
+
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * One PostgreSQL-backed instance's copy of the table: key to (value or absent, version).
+ *
+ * <p><b>Invariant: a key's entry only ever moves forward.</b> {@link #advance} replaces an entry
+ * only with one of a strictly larger version, atomically per key, whoever calls it (a write that
+ * just committed, the change feed, a reload that read an older snapshot). The database gives every
+ * change of a key a larger version than the one before (see {@code sql/postgresql/V2__...sql}), so
+ * every read is at least as new as the last write or read this instance made of that key:
+ * read-your-writes and monotonic reads, including during reloads. Absent keys keep a tombstone
+ * entry (value null) for the same reason: a reload of an older snapshot must not resurrect them.
+ *
+ * <p>A key whose last write's outcome is unknown is marked {@linkplain #markUncertain uncertain}
+ * until a re-read from the database settles it; {@link PostgresKVStore#get} re-reads such keys
+ * instead of serving the cached entry.
+ *
+ * <p>Thread-safe.
+ */
+final class PgCache {
+  /**
+   * A key's state; {@code value == null} means absent (a tombstone). {@code order} is twice the
+   * database version, plus one for a delete this instance made: it then knows only the deleted
+   * row's version v, and the delete comes after v and before every later change (all {@code > v}).
+   */
+  record Entry(String value, long order) {}
+
+  private final ConcurrentHashMap<String, Entry> map = new ConcurrentHashMap<>();
+  private final Set<String> uncertain = ConcurrentHashMap.newKeySet();
+
+  /** The cached value, or null if the key is absent or unknown here. */
+  String value(String key) {
+    Entry e = map.get(key);
+    return e == null ? null : e.value();
+  }
+
+  Entry entry(String key) {
+    return map.get(key);
+  }
+
+  /**
+   * Records that {@code key} holds {@code value} (null: absent) as of {@code version}, unless this
+   * instance already knows a newer state.
+   */
+  void advance(String key, String value, long version) {
+    advanceTo(key, value, 2 * version);
+  }
+
+  /** Records that this instance deleted {@code key} whose row had {@code rowVersion}. */
+  void deleted(String key, long rowVersion) {
+    advanceTo(key, null, 2 * rowVersion + 1);
+  }
+
+  private void advanceTo(String key, String value, long order) {
+    map.compute(
+        key,
+        (k, old) -> {
+          if (old == null) {
+            return value == null && order == 0 ? null : new Entry(value, order);
+          }
+          return order > old.order() ? new Entry(value, order) : old;
+        });
+  }
+
+  void markUncertain(String key) {
+    uncertain.add(key);
+  }
+
+  boolean isUncertain(String key) {
+    return !uncertain.isEmpty() && uncertain.contains(key);
+  }
+
+  void settled(String key) {
+    uncertain.remove(key);
+  }
+
+  /** Present keys (tombstones not counted); walks the map. */
+  int size() {
+    return (int) map.values().stream().filter(e -> e.value() != null).count();
+  }
+
+  void clear() {
+    map.clear();
+    uncertain.clear();
+  }
+}
