@@ -56,7 +56,10 @@ class DoorsSqliteTest {
    * while KVLog waits in the busy handler; KVLog's write must be decided against that change.
    */
   private <T> T whileExternalCommitIsPending(
-      Path db, KVLog<String, String> store, String externalSql, Function<KVLog<String, String>, T> op)
+      Path db,
+      KVLog<String, String> store,
+      String externalSql,
+      Function<KVLog<String, String>, T> op)
       throws Exception {
     try (Connection other = sqlite(db);
         Statement s = other.createStatement()) {
@@ -71,15 +74,17 @@ class DoorsSqliteTest {
   }
 
   @Test
-  void defect1_writesAreDecidedInsideTheLock_afterAnExternalCommitTheyWaitedFor()
-      throws Exception {
+  void defect1_writesAreDecidedInsideTheLock_afterAnExternalCommitTheyWaitedFor() throws Exception {
     Path db = dir.resolve("kv.db");
     try (KVLog<String, String> store = open(db)) {
       store.set("cas", "old");
       store.set("set", "old");
       Optional<String> present =
           whileExternalCommitIsPending(
-              db, store, "INSERT INTO kv VALUES ('absent', 'ext')", s -> s.setIfAbsent("absent", "mine"));
+              db,
+              store,
+              "INSERT INTO kv VALUES ('absent', 'ext')",
+              s -> s.setIfAbsent("absent", "mine"));
       assertThat(present).as("setIfAbsent saw the external row").contains("ext");
       boolean swapped =
           whileExternalCommitIsPending(
@@ -90,7 +95,10 @@ class DoorsSqliteTest {
       assertThat(swapped).as("compareAndSet saw the external update").isFalse();
       Optional<String> prior =
           whileExternalCommitIsPending(
-              db, store, "UPDATE kv SET value = 'ext' WHERE key = 'set'", s -> s.set("set", "mine"));
+              db,
+              store,
+              "UPDATE kv SET value = 'ext' WHERE key = 'set'",
+              s -> s.set("set", "mine"));
       assertThat(prior).as("set returned the external prior value").contains("ext");
       whileExternalCommitIsPending(
           db,
@@ -187,7 +195,8 @@ class DoorsSqliteTest {
     try (KVLog<String, String> store = open(db)) {
       store.set(K, "0");
       AtomicBoolean stop = new AtomicBoolean();
-      java.util.concurrent.atomic.AtomicInteger batches = new java.util.concurrent.atomic.AtomicInteger();
+      java.util.concurrent.atomic.AtomicInteger batches =
+          new java.util.concurrent.atomic.AtomicInteger();
       // Each batch also sets 20,000 other keys, so publishing it to the cache takes a while: the
       // old code's window between COMMIT and the cache update of K, which comes late in a
       // HashMap's iteration order.
@@ -233,8 +242,7 @@ class DoorsSqliteTest {
     }
     // SQLite's maximum length of a string or blob lowered to 1 MB: each row fits, five together
     // do not. The load must depend on nothing but that limit.
-    try (KVLog<String, String> store =
-        KVLog.builder(db).pragma("limit_length", "1000000").open()) {
+    try (KVLog<String, String> store = KVLog.builder(db).pragma("limit_length", "1000000").open()) {
       assertThat(store.size()).isEqualTo(5);
       assertThat(store.get("big3")).contains(big + 3);
       // and a reload after an external change, under the same limit
@@ -340,7 +348,9 @@ class DoorsSqliteTest {
                 .isInstanceOf(WriteFailedException.class)
                 .hasMessageContaining("x'6bff'")
                 .satisfies(e -> assertThat(((WriteFailedException) e).outcomeUnknown()).isFalse());
-            assertThat(stored(c, "absent")).as("nothing was decided on stale data").isEqualTo("ext");
+            assertThat(stored(c, "absent"))
+                .as("nothing was decided on stale data")
+                .isEqualTo("ext");
             // still stale, still refusing: the failed reload was not forgotten
             assertThatThrownBy(() -> store.set("absent", "mine"))
                 .isInstanceOf(WriteFailedException.class)
