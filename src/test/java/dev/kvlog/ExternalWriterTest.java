@@ -25,8 +25,10 @@ class ExternalWriterTest {
   @Test
   void compareAndSetCounter_racingSqlIncrements_losesNoIncrement() throws Exception {
     Path db = dir.resolve("kv.db");
-    int mine = 1000;
+    int mine = 300;
     int theirs = 1000;
+    java.util.concurrent.atomic.AtomicInteger externalCommits =
+        new java.util.concurrent.atomic.AtomicInteger();
     try (KVLog<String, String> store =
         KVLog.builder(db)
             .busyTimeout(Duration.ofSeconds(30))
@@ -46,13 +48,20 @@ class ExternalWriterTest {
                             + " WHERE key = 'c'");
                     Thread.sleep(1); // hold the lock a moment, as a shell would
                     s.execute("COMMIT");
+                    externalCommits.incrementAndGet();
                   }
                 } catch (Exception e) {
                   throw new IllegalStateException(e);
                 }
               });
+      while (externalCommits.get() == 0 && !external.isDone()) {
+        Thread.onSpinWait();
+      }
+      // Runs until the other writer is done too, so every one of its later commits lands while
+      // this loop runs.
       int retries = 0;
-      for (int i = 0; i < mine; i++) {
+      int done = 0;
+      for (; done < mine || !external.isDone(); done++) {
         for (; ; ) {
           String seen = store.get("c").orElseThrow();
           if (store.compareAndSet("c", seen, Integer.toString(Integer.parseInt(seen) + 1))) {
@@ -62,8 +71,10 @@ class ExternalWriterTest {
         }
       }
       external.get(60, TimeUnit.SECONDS);
-      // A stale cache makes compare-and-set fail and retry: proof that the writers interleaved
-      // (the old code, deciding on the stale cache, never retried and lost every SQL increment).
+      // An SQL commit during the loop leaves the cache stale until the next compare-and-set,
+      // which therefore fails and retries: proof that the writers interleaved (the old code,
+      // deciding on the stale cache, never retried and lost the SQL increments).
+      assertThat(externalCommits.get()).isEqualTo(theirs);
       assertThat(retries).as("compare-and-set retries").isPositive();
       try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
           Statement s = c.createStatement();
@@ -71,10 +82,10 @@ class ExternalWriterTest {
         rs.next();
         assertThat(rs.getString(1))
             .as("increments in the table (%d compare-and-set retries)", retries)
-            .isEqualTo(Integer.toString(mine + theirs));
+            .isEqualTo(Integer.toString(done + theirs));
       }
       store.refresh();
-      assertThat(store.get("c")).contains(Integer.toString(mine + theirs));
+      assertThat(store.get("c")).contains(Integer.toString(done + theirs));
     }
   }
 }
