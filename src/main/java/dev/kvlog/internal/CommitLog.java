@@ -102,6 +102,7 @@ public final class CommitLog implements AutoCloseable {
   private PreparedStatement dataVersionQuery;
   private long dataVersion; // the version whose rows the cache holds; see the invariant above
   private boolean cacheStale; // publishing a commit failed: reload before the next decision
+  private String lastPollFailure; // the message last logged by a failed poll
   private final Object fileKey; // the database file's identity (device and inode) at open
   private boolean closed;
   private SQLException failure; // the unclean failure that stopped writes
@@ -327,9 +328,14 @@ public final class CommitLog implements AutoCloseable {
     try {
       if (!closed && failure == null) {
         reloadIfChangedExternally(false);
+        lastPollFailure = null;
       }
     } catch (SQLException | CorruptValueException e) {
-      log.warn("cannot check {} for changes by other connections", path, e);
+      // The same failure recurs every interval until someone repairs the table: warn once.
+      if (!String.valueOf(e.getMessage()).equals(lastPollFailure)) {
+        lastPollFailure = String.valueOf(e.getMessage());
+        log.warn("cannot check {} for changes by other connections", path, e);
+      }
     } finally {
       unlock();
     }
