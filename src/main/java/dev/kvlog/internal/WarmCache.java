@@ -442,14 +442,22 @@ public final class WarmCache {
 
   /** The value of {@code key}, or null; never from the middle of a publication. */
   public String get(String key) {
+    // Small on purpose, so it inlines into callers: the retry loop is out of line.
+    long s = seq;
+    String value = map.get(key);
+    VarHandle.loadLoadFence(); // CHM's reads are volatile anyway; this states the order needed
+    return seq == s && (s & 1) == 0 ? value : getDuringPublication(key);
+  }
+
+  private String getDuringPublication(String key) {
     for (int spins = 0; ; spins++) {
+      backOff(spins);
       long s = seq;
       String value = map.get(key);
       VarHandle.loadLoadFence();
       if ((s & 1) == 0 && seq == s) {
         return value;
       }
-      backOff(spins);
     }
   }
 
