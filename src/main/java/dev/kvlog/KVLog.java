@@ -147,7 +147,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   public Optional<V> get(K key) {
     String k = encodeKey(key);
     checkOpen();
-    return decode(cache.get(k));
+    String v = cache.get(k);
+    checkOpen(); // close() empties the cache after marking the store closed: never report empty
+    return decode(k, v);
   }
 
   @Override
@@ -156,14 +158,14 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     Objects.requireNonNull(value, "value must not be null; use delete(key) to remove a key");
     String v = encodeValue(value);
     checkOpen();
-    return decode(commitLog.set(k, v));
+    return Optional.ofNullable(commitLog.set(k, v, text -> decodeValue(k, text)));
   }
 
   @Override
   public Optional<V> delete(K key) {
     String k = encodeKey(key);
     checkOpen();
-    return decode(commitLog.delete(k));
+    return Optional.ofNullable(commitLog.delete(k, text -> decodeValue(k, text)));
   }
 
   @Override
@@ -171,7 +173,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     String k = encodeKey(key);
     String v = encodeValue(value);
     checkOpen();
-    return decode(commitLog.setIfAbsent(k, v));
+    return Optional.ofNullable(commitLog.setIfAbsent(k, v, text -> decodeValue(k, text)));
   }
 
   @Override
@@ -237,7 +239,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   private Stream<Map.Entry<K, V>> read(String lo, String hi) {
     List<Map.Entry<String, String>> entries;
     try (Connection c = database.connection()) {
-      entries = Database.range(c, lo, hi);
+      entries = commitLog.readConsistent(c, snapshot -> Database.range(snapshot, lo, hi));
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(path, e), e);
     }
@@ -245,7 +247,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         .map(
             e ->
                 new AbstractMap.SimpleImmutableEntry<>(
-                    keys.decode(e.getKey()), values.decode(e.getValue())));
+                    decodeKey(e.getKey()), decodeValue(e.getKey(), e.getValue())));
   }
 
   /**
@@ -314,19 +316,24 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    */
   public int size() {
     checkOpen();
-    return cache.size();
+    int size = cache.size();
+    checkOpen();
+    return size;
   }
 
   /**
-   * Calls {@code action} for every entry, in no particular order, from the cache. Weakly
-   * consistent: it sees each entry at most once and may or may not see writes made meanwhile.
+   * Calls {@code action} for every entry, in no particular order, from a copy of the cache taken
+   * between two commits: it sees every committed write, batch or reload entirely or not at all (the
+   * copy is made without blocking writers unless they commit throughout; then under the writer
+   * lock).
    *
+   * @throws CorruptValueException if a stored key or value cannot be decoded by its codec
    * @throws StoreClosedException if the store is closed
    */
   public void forEach(BiConsumer<? super K, ? super V> action) {
     Objects.requireNonNull(action, "action");
     checkOpen();
-    cache.forEach((k, v) -> action.accept(keys.decode(k), values.decode(v)));
+    commitLog.cacheCopy().forEach((k, v) -> action.accept(decodeKey(k), decodeValue(k, v)));
   }
 
   /**
@@ -451,8 +458,50 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return Text.requireValidUtf16(values.encode(value), "value");
   }
 
-  private Optional<V> decode(String text) {
-    return text == null ? Optional.empty() : Optional.of(values.decode(text));
+  private Optional<V> decode(String key, String text) {
+    return text == null ? Optional.empty() : Optional.of(decodeValue(key, text));
+  }
+
+  /** Decodes a stored value; a codec's failure becomes a {@link CorruptValueException}. */
+  private V decodeValue(String key, String text) {
+    try {
+      return values.decode(text);
+    } catch (KVLogException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw new CorruptValueException(
+          "the stored value of key "
+              + Text.excerpt(key)
+              + " in "
+              + path
+              + " cannot be decoded by "
+              + values
+              + " ("
+              + e.getMessage()
+              + "); another tool may have edited it, or the value type changed. Replace it with"
+              + " a WriteBatch (which returns no prior value) or repair the row with sqlite3",
+          e);
+    }
+  }
+
+  private K decodeKey(String text) {
+    try {
+      return keys.decode(text);
+    } catch (KVLogException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw new CorruptValueException(
+          "the stored key "
+              + Text.excerpt(text)
+              + " in "
+              + path
+              + " cannot be decoded by "
+              + keys
+              + " ("
+              + e.getMessage()
+              + "); delete it with a WriteBatch of the encoded key's codec, or with sqlite3",
+          e);
+    }
   }
 
   private void checkOpen() {

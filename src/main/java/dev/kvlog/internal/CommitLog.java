@@ -1,7 +1,9 @@
 package dev.kvlog.internal;
 
+import dev.kvlog.CorruptValueException;
 import dev.kvlog.KVLogException;
 import dev.kvlog.StoreClosedException;
+import dev.kvlog.StoreOpenException;
 import dev.kvlog.WriteFailedException;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -16,36 +18,61 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReadWriteLock;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The single writer: every change to the store goes through here.
+ * The single writer: every change to the store goes through here. Thread-safe.
  *
  * <p><b>Queue and leader.</b> A write is a {@link Request} appended to a queue. The thread that
  * gets the writer lock (the leader) takes queued requests and commits them; the others park until
  * their request is done. With group commit the leader takes everything queued (up to {@link
  * #MAX_GROUP}) and commits it as one SQLite transaction, so concurrent writers share one fsync;
- * without it, it takes one. A leader never waits for company: a lone write is committed at once, as
- * an auto-committed statement with no BEGIN/COMMIT round trips.
+ * without it, it takes one. A leader never waits for company.
  *
- * <p><b>Visibility.</b> Under the lock, a request reads prior values from the {@link WarmCache}
- * (plus the changes of earlier requests in the same group), executes its statements, and the cache
- * changes only after the COMMIT returned, before the lock is released and before any caller is
- * told. Hence: no one ever sees a value that is not durable; prior values and compare-and-set
+ * <p><b>Invariant: decide inside the lock.</b> Every decision (a prior value, compare-and-set,
+ * {@code setIfAbsent}, whether a batch's delete removes something, whether a prior value still
+ * decodes) is made against the table as it is while this connection holds SQLite's write lock: the
+ * leader runs {@code BEGIN IMMEDIATE} (waiting in SQLite's busy handler while another connection
+ * writes), then compares {@code data_version} and reloads what another connection changed, inside
+ * that same transaction, then decides, writes and commits. No auto-committed fast path: a decision
+ * made before the lock could rest on a row another connection is committing right then. The lone
+ * writer pays two more statement steps (BEGIN, COMMIT), no extra fsync.
+ *
+ * <p><b>Invariant: scans are never ahead of {@code get}.</b> Scans read SQLite, which shows a
+ * commit before the cache does. So the leader holds {@link #publication}'s write side from just
+ * before COMMIT until the group is published to the cache, and {@link #readConsistent} holds its
+ * read side while it establishes its SQLite read snapshot. A commit inside the snapshot therefore
+ * finished publishing before the scan began; one that is not in it commits after. Another
+ * connection's commit can be in the snapshot but not yet in the cache: the scan then syncs
+ * (compares {@code data_version} and reloads) before it returns, so a later {@code get} is at least
+ * as new as the scan.
+ *
+ * <p><b>Visibility.</b> The cache changes only after the COMMIT returned, in one atomic publication
+ * (see {@link WarmCache}), before the lock is released and before any caller is told. Hence no one
+ * ever sees a value that is not durable, or part of a group; prior values and compare-and-set
  * decisions agree with the order of commits; and the cache equals what a reopen reads.
  *
- * <p><b>Failures.</b> A request whose statement fails is rolled back alone: the transaction is
- * rolled back, the failing request gets its error, and the rest of the group is retried without it.
- * A failed COMMIT fails the whole group. A failure SQLite guarantees to be clean (disk full, busy,
- * read-only) changes nothing and the store goes on; any other failure of a COMMIT leaves the
- * outcome unknown, so the log refuses further writes until reopened rather than let the cache and
- * the table drift apart.
+ * <p><b>Invariant: a write returns, or throws with the table unchanged, or throws {@link
+ * WriteFailedException#outcomeUnknown()}.</b> A request whose statement fails is rolled back alone:
+ * the transaction is rolled back, the failing request gets its error, and the rest of the group is
+ * retried without it. A request refused before it wrote (a prior value its codec cannot decode)
+ * fails alone without a rollback. A failed COMMIT fails the whole group; a failure SQLite
+ * guarantees to be clean (disk full, busy, read-only) changes nothing and the store goes on; any
+ * other failure of a COMMIT leaves the outcome unknown, so the log refuses further writes until
+ * reopened. Nothing after a successful COMMIT can fail a request: if publishing to the cache fails,
+ * the requests still complete and the cache is reloaded (or marked stale, reloaded before the next
+ * decision).
  *
- * <p><b>External writers.</b> Before each group, and from {@link #syncExternalChanges()}, the log
- * compares SQLite's {@code data_version} (which changes when another connection commits) with the
- * last value it saw, and reloads the cache if another process changed the table.
+ * <p><b>Invariant: the recorded {@code data_version} names a state the cache holds.</b> It is
+ * recorded only after the rows read at that version were published. A reload that fails (say a key
+ * that is not valid UTF-8) records nothing, so the next write or check tries again, and writes fail
+ * with the reload's error, the table unchanged, until the cause is repaired: never decided on what
+ * it failed to read.
  */
 public final class CommitLog implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(CommitLog.class);
@@ -61,6 +88,9 @@ public final class CommitLog implements AutoCloseable {
   private final CommitStats stats;
   private final ConcurrentLinkedQueue<Request> pending = new ConcurrentLinkedQueue<>();
   private final ReentrantLock lock = new ReentrantLock();
+  // Write side: from before COMMIT until the cache is published. Read side: while a scan takes
+  // its snapshot. See "scans are never ahead of get" above.
+  private final ReadWriteLock publication = new ReentrantReadWriteLock();
   // sqlite-jdbc finalizes a statement whose execution failed, so all of them are re-prepared after
   // any failure (see reprepare()).
   private PreparedStatement upsert; // all fields below: guarded by lock
@@ -69,7 +99,8 @@ public final class CommitLog implements AutoCloseable {
   private PreparedStatement commit;
   private PreparedStatement rollback;
   private PreparedStatement dataVersionQuery;
-  private long dataVersion;
+  private long dataVersion; // the version whose rows the cache holds; see the invariant above
+  private boolean cacheStale; // publishing a commit failed: reload before the next decision
   private final Object fileKey; // the database file's identity (device and inode) at open
   private boolean closed;
   private SQLException failure; // the unclean failure that stopped writes
@@ -87,7 +118,13 @@ public final class CommitLog implements AutoCloseable {
     this.housekeeper = housekeeper;
     this.stats = stats;
     this.fileKey = StoreFiles.fileKey(path);
-    this.cache = WarmCache.load(connection, () -> dataVersion = dataVersion());
+    long[] version = new long[1];
+    try {
+      this.cache = WarmCache.load(connection, () -> version[0] = dataVersion());
+    } catch (CorruptValueException e) {
+      throw new StoreOpenException("cannot open " + path + ": " + e.getMessage(), e);
+    }
+    this.dataVersion = version[0];
     prepare();
     housekeeper.pollWith(this::pollExternalChanges);
   }
@@ -124,19 +161,51 @@ public final class CommitLog implements AutoCloseable {
 
   /** Durably maps {@code key} to {@code value}; returns the prior value or null. */
   public String set(String key, String value) {
-    return (String) submit(new Put(key, value));
+    return set(key, value, Function.identity());
+  }
+
+  /**
+   * Durably maps {@code key} to {@code value}; returns the prior value, decoded by {@code
+   * decodePrior} under the lock before anything is written, or null if absent.
+   *
+   * @throws WriteFailedException if {@code decodePrior} throws {@link CorruptValueException}: the
+   *     table is unchanged, the exception is the cause
+   */
+  public <T> T set(String key, String value, Function<String, T> decodePrior) {
+    return cast(submit(new Put(key, value, decodePrior)));
   }
 
   /** Durably removes {@code key}; returns the removed value or null (then nothing is written). */
   public String delete(String key) {
-    return (String) submit(new Put(key, null));
+    return delete(key, Function.identity());
+  }
+
+  /**
+   * {@link #delete(String)}, with the prior value decoded as in {@link #set(String, String,
+   * Function)}.
+   */
+  public <T> T delete(String key, Function<String, T> decodePrior) {
+    return cast(submit(new Put(key, null, decodePrior)));
   }
 
   /**
    * Durably maps {@code key} to {@code value} if it is absent; returns the present value or null.
    */
   public String setIfAbsent(String key, String value) {
-    return (String) submit(new SetIfAbsent(key, value));
+    return setIfAbsent(key, value, Function.identity());
+  }
+
+  /**
+   * {@link #setIfAbsent(String, String)}, the present value decoded as in {@link #set(String,
+   * String, Function)}.
+   */
+  public <T> T setIfAbsent(String key, String value, Function<String, T> decodePresent) {
+    return cast(submit(new SetIfAbsent(key, value, decodePresent)));
+  }
+
+  @SuppressWarnings("unchecked") // a request's result has the type its decoder returns
+  private static <T> T cast(Object result) {
+    return (T) result;
   }
 
   /**
@@ -169,9 +238,78 @@ public final class CommitLog implements AutoCloseable {
     lock();
     try {
       checkWritable();
-      return reloadIfChangedExternally();
+      return reloadIfChangedExternally(false);
+    } catch (CorruptValueException e) {
+      throw e;
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(path, e), e);
+    } finally {
+      unlock();
+    }
+  }
+
+  /** A read of SQLite on a connection that is not the log's. */
+  @FunctionalInterface
+  public interface SqlRead<T> {
+    T read(Connection c) throws SQLException;
+  }
+
+  /**
+   * Runs {@code read} on {@code c} (auto-commit, no transaction) in one read transaction whose
+   * snapshot no later {@code get} contradicts: every commit of this log in it is already published
+   * to the cache, and another connection's commit in it is reloaded into the cache before this
+   * returns (see "scans are never ahead of get" above).
+   *
+   * @throws SQLException if SQLite fails
+   * @throws CorruptValueException if the reload finds text that is not valid UTF-8
+   * @throws StoreClosedException if the log is closed
+   */
+  public <T> T readConsistent(Connection c, SqlRead<T> read) throws SQLException {
+    T result;
+    try (Statement s = c.createStatement()) {
+      s.execute("BEGIN");
+      try {
+        publication.readLock().lock();
+        try (ResultSet rs = s.executeQuery("SELECT count(*) FROM (SELECT 1 FROM kv LIMIT 1)")) {
+          rs.next(); // the first step of a read starts the snapshot
+        } finally {
+          publication.readLock().unlock();
+        }
+        result = read.read(c);
+      } finally {
+        s.execute("COMMIT");
+      }
+    }
+    lock();
+    try {
+      checkOpen();
+      if (failure
+          == null) { // else the writer connection's state is unknown; reads stay as they are
+        reloadIfChangedExternally(false);
+      }
+    } catch (CorruptValueException e) {
+      throw e;
+    } catch (SQLException e) {
+      throw new KVLogException(Errors.describe(path, e), e);
+    } finally {
+      unlock();
+    }
+    return result;
+  }
+
+  /**
+   * A copy of the cache from between two publications, made without blocking writers if they let
+   * it, else under the lock.
+   */
+  public Map<String, String> cacheCopy() {
+    Map<String, String> copy = cache.copy(3);
+    if (copy != null) {
+      return copy;
+    }
+    lock();
+    try {
+      checkOpen();
+      return cache.copy(1);
     } finally {
       unlock();
     }
@@ -187,9 +325,9 @@ public final class CommitLog implements AutoCloseable {
     }
     try {
       if (!closed && failure == null) {
-        reloadIfChangedExternally();
+        reloadIfChangedExternally(false);
       }
-    } catch (SQLException e) {
+    } catch (SQLException | CorruptValueException e) {
       log.warn("cannot check {} for changes by other connections", path, e);
     } finally {
       unlock();
@@ -214,10 +352,24 @@ public final class CommitLog implements AutoCloseable {
               commit(group);
             }
           } catch (RuntimeException | Error e) {
-            // A bug, not a SQLite failure (those are handled in commit): never strand a waiter.
+            // A bug, not a SQLite failure (those are handled in commit): never strand a waiter,
+            // and since where it struck is unknown, neither is whether the write was applied.
+            if (failure == null) {
+              failure = new SQLException("unexpected failure on the write path: " + e, e);
+            }
+            rollbackQuietly(failure);
             for (Request r : group) {
               if (!r.done) {
-                r.fail(new KVLogException("write to " + path + " failed unexpectedly: " + e, e));
+                r.fail(
+                    new WriteFailedException(
+                        "write to "
+                            + path
+                            + " failed unexpectedly; it may or may not have been"
+                            + " applied, and the store refuses further writes until reopened: "
+                            + e,
+                        e,
+                        true,
+                        true));
               }
             }
             log.error("unexpected failure on the write path of {}", path, e);
@@ -283,62 +435,70 @@ public final class CommitLog implements AutoCloseable {
     try {
       checkWritable();
       checkFileInPlace();
-      reloadIfChangedExternally();
     } catch (RuntimeException e) {
       group.forEach(r -> r.fail(e));
       return;
-    } catch (SQLException e) {
-      KVLogException failure = failed(group.get(0), e, false);
-      group.forEach(r -> r.fail(failure));
-      return;
     }
     long start = System.nanoTime();
-    int committed =
-        group.size() == 1 && group.get(0).singleStatement()
-            ? commitAlone(group.get(0))
-            : commitTogether(group);
+    int committed = commitTogether(group);
     if (committed > 0) {
-      stats.recordCommit(committed, System.nanoTime() - start);
-      housekeeper.afterCommit(connection);
+      try {
+        stats.recordCommit(committed, System.nanoTime() - start);
+        housekeeper.afterCommit(connection);
+      } catch (RuntimeException e) { // the group is committed and told so: only log
+        log.error("bookkeeping after a commit to {} failed", path, e);
+      }
     }
-  }
-
-  /** One request, one auto-committed statement: the lone writer's fast path. Returns 1 or 0. */
-  private int commitAlone(Request r) {
-    Changes changes = new Changes(cache);
-    Object result;
-    try {
-      result = r.apply(changes);
-    } catch (SQLException e) {
-      r.fail(failed(r, e, false));
-      return 0;
-    }
-    changes.applyToCache();
-    r.complete(result);
-    return 1;
   }
 
   /**
-   * All requests in one transaction. A request whose statement fails is dropped and the rest
-   * retried in a fresh transaction, so one bad request never fails its neighbours.
+   * All requests in one transaction, decided inside it (see "decide inside the lock"). A request
+   * whose statement fails is dropped and the rest retried in a fresh transaction, so one bad
+   * request never fails its neighbours. Returns how many committed.
    */
   private int commitTogether(List<Request> group) {
     List<Request> live = new ArrayList<>(group);
     retry:
     while (!live.isEmpty()) {
       try {
-        begin.execute();
+        begin.execute(); // takes SQLite's write lock, or waits for it in the busy handler
       } catch (SQLException e) {
         KVLogException failure = failed(live.get(0), e, false);
         live.forEach(r -> r.fail(failure));
         return 0;
       }
+      try {
+        reloadIfChangedExternally(true);
+      } catch (SQLException | RuntimeException e) {
+        // Nothing was written in this transaction: rolling it back leaves the table unchanged.
+        SQLException cause = e instanceof SQLException ? (SQLException) e : new SQLException(e);
+        boolean rolledBack = rollbackQuietly(cause);
+        for (Request r : live) {
+          r.fail(
+              rolledBack
+                  ? new WriteFailedException(
+                      r.describe()
+                          + " in "
+                          + path
+                          + " was not applied: another connection changed the table and reading"
+                          + " the change failed: "
+                          + e.getMessage(),
+                      e,
+                      false,
+                      false)
+                  : failed(r, cause, true));
+        }
+        return 0;
+      }
       Changes changes = new Changes(cache);
-      Object[] results = new Object[live.size()];
+      List<Object> results = new ArrayList<>(live.size());
       for (int i = 0; i < live.size(); i++) {
         Request r = live.get(i);
         try {
-          results[i] = r.apply(changes);
+          results.add(r.apply(changes));
+        } catch (Refused e) { // decided before it wrote anything: fails alone, no rollback
+          r.fail(e.failure);
+          live.remove(i--);
         } catch (SQLException e) {
           boolean rolledBack = rollbackQuietly(e);
           r.fail(failed(r, e, !rolledBack));
@@ -350,22 +510,57 @@ public final class CommitLog implements AutoCloseable {
           continue retry;
         }
       }
+      publication.writeLock().lock();
       try {
-        commit.execute();
-      } catch (SQLException e) {
-        rollbackQuietly(e);
-        for (Request r : live) {
-          r.fail(failed(r, e, false));
+        try {
+          commit.execute();
+        } catch (SQLException e) {
+          rollbackQuietly(e);
+          for (Request r : live) {
+            r.fail(failed(r, e, false));
+          }
+          return 0;
         }
-        return 0;
-      }
-      changes.applyToCache();
-      for (int i = 0; i < live.size(); i++) {
-        live.get(i).complete(results[i]);
+        // Committed: from here on nothing may report these requests as failed.
+        try {
+          Runnable hook = afterCommitHookForTests;
+          if (hook != null) {
+            hook.run();
+          }
+          cache.publish(changes.changed);
+        } catch (RuntimeException | Error e) {
+          repairCacheAfterCommit(e);
+        } finally {
+          for (int i = 0; i < live.size(); i++) {
+            live.get(i).complete(results.get(i));
+          }
+        }
+      } finally {
+        publication.writeLock().unlock();
       }
       return live.size();
     }
     return 0;
+  }
+
+  /** Test hook: runs after a successful COMMIT, before the cache is published. */
+  static volatile Runnable afterCommitHookForTests;
+
+  /**
+   * The group is durable but publishing it failed: reload the whole table now, or if that fails
+   * too, reload before the next decision. Holds the lock.
+   */
+  private void repairCacheAfterCommit(Throwable e) {
+    log.error(
+        "a commit to {} succeeded but updating the cache failed; reloading it from the table",
+        path,
+        e);
+    cacheStale = true;
+    try {
+      reloadIfChangedExternally(false);
+    } catch (SQLException | RuntimeException again) {
+      log.error("reloading {} failed; it is retried before the next write", path, again);
+    }
   }
 
   private boolean rollbackQuietly(SQLException cause) {
@@ -419,17 +614,29 @@ public final class CommitLog implements AutoCloseable {
     }
   }
 
-  /** Holds the lock. */
-  private boolean reloadIfChangedExternally() throws SQLException {
-    if (dataVersion() == dataVersion) {
+  /**
+   * Reloads the cache if another connection committed since the state it holds (or if it is stale),
+   * publishing the differences at once and only then recording the version read. Holds the lock.
+   *
+   * @param inTransaction whether the connection is inside the write transaction (then the read
+   *     happens in it, at the state the write will be decided on)
+   * @throws CorruptValueException if a changed row is not valid UTF-8; nothing is recorded
+   */
+  private boolean reloadIfChangedExternally(boolean inTransaction) throws SQLException {
+    if (!cacheStale && dataVersion() == dataVersion) {
       return false;
     }
-    int changed = cache.reloadFrom(connection, () -> dataVersion = dataVersion());
+    long[] version = new long[1];
+    Map<String, String> diff =
+        cache.differencesFrom(connection, inTransaction, () -> version[0] = dataVersion());
+    cache.publish(diff);
+    dataVersion = version[0];
+    cacheStale = false;
     stats.recordExternalReload();
     log.info(
         "{} was changed by another connection; reloaded the cache ({} keys differed)",
         path,
-        changed);
+        diff.size());
     return true;
   }
 
@@ -572,16 +779,42 @@ public final class CommitLog implements AutoCloseable {
       }
       changed.put(key, value);
     }
+  }
 
-    void applyToCache() {
-      changed.forEach(
-          (k, v) -> {
-            if (v == null) {
-              base.remove(k);
-            } else {
-              base.put(k, v);
-            }
-          });
+  /**
+   * Decodes a prior value under the lock, before the request writes: a value the codec cannot read
+   * refuses the request with the table unchanged, instead of failing after the commit.
+   */
+  private Object decodeBeforeWriting(Request r, String prior, Function<String, ?> decode)
+      throws Refused {
+    if (prior == null) {
+      return null;
+    }
+    try {
+      return decode.apply(prior);
+    } catch (CorruptValueException e) {
+      throw new Refused(
+          new WriteFailedException(
+              r.describe()
+                  + " in "
+                  + path
+                  + " was not applied (the table is unchanged): it returns the prior value, which"
+                  + " cannot be decoded: "
+                  + e.getMessage(),
+              e,
+              false,
+              false));
+    }
+  }
+
+  /** A request refused before it executed any statement; carries what its caller is told. */
+  private static final class Refused extends Exception {
+    private static final long serialVersionUID = 1L;
+    final transient WriteFailedException failure;
+
+    Refused(WriteFailedException failure) {
+      super(null, null, false, false);
+      this.failure = failure;
     }
   }
 
@@ -591,11 +824,12 @@ public final class CommitLog implements AutoCloseable {
     private RuntimeException error;
     volatile boolean done;
 
-    /** Executes this request's statements; returns its result. */
-    abstract Object apply(CommitLog.Changes changes) throws SQLException;
-
-    /** True if {@link #apply} executes at most one statement (so it can auto-commit alone). */
-    abstract boolean singleStatement();
+    /**
+     * Executes this request's statements; returns its result.
+     *
+     * @throws Refused if the request refused itself before executing any statement
+     */
+    abstract Object apply(CommitLog.Changes changes) throws SQLException, Refused;
 
     abstract String describe();
 
@@ -618,25 +852,22 @@ public final class CommitLog implements AutoCloseable {
     }
   }
 
-  private static final class Put extends Request {
+  private final class Put extends Request {
     final String key;
     final String value;
+    final Function<String, ?> decodePrior;
 
-    Put(String key, String value) {
+    Put(String key, String value, Function<String, ?> decodePrior) {
       this.key = key;
       this.value = value;
+      this.decodePrior = decodePrior;
     }
 
     @Override
-    Object apply(CommitLog.Changes changes) throws SQLException {
-      String prior = changes.current(key);
+    Object apply(CommitLog.Changes changes) throws SQLException, Refused {
+      Object prior = decodeBeforeWriting(this, changes.current(key), decodePrior);
       changes.write(key, value);
       return prior;
-    }
-
-    @Override
-    boolean singleStatement() {
-      return true;
     }
 
     @Override
@@ -668,37 +899,30 @@ public final class CommitLog implements AutoCloseable {
     }
 
     @Override
-    boolean singleStatement() {
-      return true;
-    }
-
-    @Override
     String describe() {
       return "compareAndSet of key " + Text.excerpt(key);
     }
   }
 
-  private static final class SetIfAbsent extends Request {
+  private final class SetIfAbsent extends Request {
     final String key;
     final String value;
+    final Function<String, ?> decodePresent;
 
-    SetIfAbsent(String key, String value) {
+    SetIfAbsent(String key, String value, Function<String, ?> decodePresent) {
       this.key = key;
       this.value = value;
+      this.decodePresent = decodePresent;
     }
 
     @Override
-    Object apply(CommitLog.Changes changes) throws SQLException {
+    Object apply(CommitLog.Changes changes) throws SQLException, Refused {
       String present = changes.current(key);
       if (present == null) {
         changes.write(key, value);
+        return null;
       }
-      return present;
-    }
-
-    @Override
-    boolean singleStatement() {
-      return true;
+      return decodeBeforeWriting(this, present, decodePresent);
     }
 
     @Override
@@ -720,11 +944,6 @@ public final class CommitLog implements AutoCloseable {
         state.write(c.key(), c.value());
       }
       return null;
-    }
-
-    @Override
-    boolean singleStatement() {
-      return changes.size() == 1;
     }
 
     @Override

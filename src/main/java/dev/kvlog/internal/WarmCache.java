@@ -1,46 +1,85 @@
 package dev.kvlog.internal;
 
+import dev.kvlog.CorruptValueException;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiConsumer;
+import org.sqlite.SQLiteConnection;
+import org.sqlite.SQLiteLimits;
 
 /**
  * The whole table in memory, as the encoded text the database holds. Strings are immutable, so no
- * caller can change a cached entry; codecs decode a fresh object on every read.
+ * caller can change a cached entry; codecs decode a fresh object on every read. Thread-safe: one
+ * writer (the {@link CommitLog}, under its lock), any number of readers.
  *
- * <p>Invariant: only the {@link CommitLog} changes the cache, after the commit that made the change
- * durable and while it still holds the writer lock. So a reader never sees a change a crash could
- * lose, and the cache equals the table whenever no write is in flight.
+ * <p>Invariant (durability): only the {@link CommitLog} changes the cache, after the commit that
+ * made the change durable and while it still holds the writer lock. So a reader never sees a change
+ * a crash could lose, and the cache equals the table whenever no write is in flight.
+ *
+ * <p>Invariant (atomic visibility): every committed transaction (a group, a batch, or the
+ * difference a reload found) is published by one {@link #publish} call, and no reader of {@link
+ * #get} or {@link #size} ever returns a state in the middle of one. This is a seqlock: {@code seq}
+ * is odd while a publication is in progress; a reader reads {@code seq}, looks up, re-reads {@code
+ * seq}, and retries if it was odd or moved. A reader that saw any entry of a publication therefore
+ * saw its odd write, and retries until the publication is complete. This relies on every structural
+ * write of {@link ConcurrentHashMap} being a volatile write (it is: CAS, {@code setTabAt}, volatile
+ * {@code val} and {@code next}); the fences make the order explicit anyway. Cost: two volatile
+ * reads per {@code get}, no allocation, no lock; writers never wait for readers.
  *
  * <p><b>Representation.</b> A {@link ConcurrentHashMap} of Strings: a read is one lookup with no
  * allocation and no decoding, and for Latin-1 text (compact strings) an entry of a 16-byte key and
- * a 100-byte value costs about 2.1 times its raw bytes. A byte arena would cost about 1.2 times but
- * would decode a new String on every read; we chose fast reads.
+ * a 100-byte value costs about 2.1 times its raw bytes.
  *
  * <p><b>Loading.</b> sqlite-jdbc crosses JNI for every row and column, which costs far more than
- * SQLite's scan itself. So the table is read in chunks of {@value #CHUNK_ROWS} rows, each
- * concatenated by SQLite into one blob of length-prefixed UTF-8 fields and parsed here, all in one
- * read transaction (a consistent snapshot).
+ * SQLite's scan itself. So the table is read in chunks of at most {@value #CHUNK_ROWS} rows and at
+ * most {@link #chunkBudget} bytes, each concatenated by SQLite into one blob of length-prefixed
+ * UTF-8 fields and parsed here, all in one read transaction (a consistent snapshot). The byte bound
+ * keeps every concatenation below SQLite's own maximum length (the connection's {@code
+ * SQLITE_LIMIT_LENGTH}, read at run time); a row too large to share a chunk is read alone. So any
+ * table SQLite accepts loads. Paging continues after the last key's exact bytes, so a key that is
+ * not valid UTF-8 can never make the paging loop; such a key or value is refused, strictly decoded,
+ * with a message naming it and the statement that repairs it: a Java String cannot carry invalid
+ * UTF-8 unchanged, and a write decided on a replacement character would be decided on a value the
+ * table does not hold.
  */
 public final class WarmCache {
   static final int CHUNK_ROWS = 8192;
+
+  /** Upper bound of one chunk's bytes; lowered to half of SQLite's length limit if that is less. */
+  static final long CHUNK_BYTES = 32L << 20;
+
+  /** Per-row overhead of the chunk format: two decimal lengths and two commas. */
+  private static final int ROW_OVERHEAD = 24;
+
   private static final String CHUNK =
-      "SELECT CAST(group_concat(length(CAST(key AS BLOB)) || ',' || key"
-          + " || length(CAST(value AS BLOB)) || ',' || value, '') AS BLOB), max(key)"
-          + " FROM (SELECT key, value FROM kv WHERE key %s ? ORDER BY key LIMIT "
+      "SELECT CAST(group_concat(octet_length(key) || ',' || key"
+          + " || octet_length(value) || ',' || value, '') AS BLOB), CAST(max(key) AS BLOB)"
+          + " FROM (SELECT key, value, sum(octet_length(key) + octet_length(value) + "
+          + ROW_OVERHEAD
+          + ") OVER (ORDER BY key) AS upto"
+          + " FROM (SELECT key, value FROM kv WHERE key %s CAST(?1 AS TEXT) ORDER BY key LIMIT "
           + CHUNK_ROWS
-          + ")";
+          + ")) WHERE upto <= ?2";
+  private static final String ONE_ROW =
+      "SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv"
+          + " WHERE key %s CAST(?1 AS TEXT) ORDER BY key LIMIT 1";
 
   private final ConcurrentHashMap<String, String> map;
+  private volatile long seq; // odd while publishing; written only by the CommitLog, under its lock
 
   private WarmCache(ConcurrentHashMap<String, String> map) {
     this.map = map;
@@ -50,10 +89,17 @@ public final class WarmCache {
    * Reads the whole {@code kv} table in one read transaction on {@code c}, which must be in
    * auto-commit mode and not in a transaction. Calls {@code inSnapshot} inside that transaction
    * (the commit log reads {@code data_version} there, so it knows which state the cache holds).
+   *
+   * @throws CorruptValueException if a key or value is not valid UTF-8
    */
   public static WarmCache load(Connection c, SqlRunnable inSnapshot) throws SQLException {
+    return load(c, inSnapshot, CHUNK_BYTES);
+  }
+
+  /** {@link #load} with a chunk budget of at most {@code chunkBytes}: tests use small budgets. */
+  static WarmCache load(Connection c, SqlRunnable inSnapshot, long chunkBytes) throws SQLException {
     ConcurrentHashMap<String, String> map = new ConcurrentHashMap<>();
-    readAll(c, inSnapshot, map::put);
+    readAll(c, true, inSnapshot, map::put, chunkBytes);
     return new WarmCache(map);
   }
 
@@ -67,17 +113,32 @@ public final class WarmCache {
    * Reads the table chunk by chunk on this thread while a second thread parses the chunks into
    * {@code sink}: SQLite's work and the allocation of Strings overlap (on 2 cores, 1M entries load
    * in roughly the time of the slower half instead of the sum).
+   *
+   * @param ownTransaction whether to read in a transaction of its own; false if {@code c} is
+   *     already in one (the commit log reloads inside its write transaction)
    */
-  private static void readAll(Connection c, SqlRunnable inSnapshot, BiConsumer<String, String> sink)
+  private static void readAll(
+      Connection c,
+      boolean ownTransaction,
+      SqlRunnable inSnapshot,
+      BiConsumer<String, String> sink,
+      long chunkBytes)
       throws SQLException {
-    BlockingQueue<byte[]> chunks = new ArrayBlockingQueue<>(4);
+    BlockingQueue<Object> chunks = new ArrayBlockingQueue<>(4);
+    Object end = new Object();
     AtomicReference<Throwable> parseFailure = new AtomicReference<>();
     Thread parser =
         new Thread(
             () -> {
               try {
-                for (byte[] chunk; (chunk = chunks.take()).length > 0; ) {
-                  parse(chunk, sink);
+                for (Object chunk; (chunk = chunks.take()) != end; ) {
+                  if (chunk instanceof byte[]) {
+                    parse((byte[]) chunk, sink);
+                  } else {
+                    byte[][] row = (byte[][]) chunk;
+                    String key = decode(row[0], 0, row[0].length, null);
+                    sink.accept(key, decode(row[1], 0, row[1].length, key));
+                  }
                 }
               } catch (Throwable e) {
                 parseFailure.set(e);
@@ -90,7 +151,9 @@ public final class WarmCache {
     try {
       readChunks(
           c,
+          ownTransaction,
           inSnapshot,
+          Math.min(chunkBytes, lengthLimit(c) / 2),
           chunk -> {
             if (parseFailure.get() != null) {
               return false;
@@ -99,16 +162,26 @@ public final class WarmCache {
             return true;
           });
     } finally {
-      putUninterruptibly(chunks, new byte[0]);
+      putUninterruptibly(chunks, end);
       joinUninterruptibly(parser);
     }
     Throwable failure = parseFailure.get();
+    if (failure instanceof CorruptValueException) {
+      throw new CorruptValueException(failure.getMessage(), failure);
+    }
     if (failure != null) {
       throw new IllegalStateException("cannot parse the table while loading it", failure);
     }
   }
 
-  private static void putUninterruptibly(BlockingQueue<byte[]> queue, byte[] chunk) {
+  /** SQLite's maximum length of a string or blob on {@code c} (SQLITE_LIMIT_LENGTH). */
+  private static long lengthLimit(Connection c) throws SQLException {
+    return c.unwrap(SQLiteConnection.class)
+        .getDatabase()
+        .limit(SQLiteLimits.SQLITE_LIMIT_LENGTH.getId(), -1);
+  }
+
+  private static void putUninterruptibly(BlockingQueue<Object> queue, Object chunk) {
     boolean interrupted = false;
     for (; ; ) {
       try {
@@ -138,35 +211,57 @@ public final class WarmCache {
     }
   }
 
-  /** Receives chunks; returns false to stop reading. */
+  /** Receives chunks (a byte[] in the chunk format, or a byte[2][] row); false stops reading. */
   private interface ChunkSink {
-    boolean accept(byte[] chunk);
+    boolean accept(Object chunk);
   }
 
-  private static void readChunks(Connection c, SqlRunnable inSnapshot, ChunkSink sink)
+  private static void readChunks(
+      Connection c, boolean ownTransaction, SqlRunnable inSnapshot, long budget, ChunkSink sink)
       throws SQLException {
     try (Statement s = c.createStatement()) {
-      s.execute("BEGIN");
+      if (ownTransaction) {
+        s.execute("BEGIN");
+      }
       try (PreparedStatement first = c.prepareStatement(String.format(CHUNK, ">="));
-          PreparedStatement next = c.prepareStatement(String.format(CHUNK, ">"))) {
+          PreparedStatement next = c.prepareStatement(String.format(CHUNK, ">"));
+          PreparedStatement firstRow = c.prepareStatement(String.format(ONE_ROW, ">="));
+          PreparedStatement nextRow = c.prepareStatement(String.format(ONE_ROW, ">"))) {
         inSnapshot.run();
-        PreparedStatement chunk = first;
-        String after = "";
-        for (; ; ) {
-          chunk.setString(1, after);
+        byte[] after = new byte[0];
+        for (boolean isFirst = true; ; isFirst = false) {
+          PreparedStatement chunk = isFirst ? first : next;
+          chunk.setBytes(1, after);
+          chunk.setLong(2, budget);
           byte[] bytes;
+          byte[] last;
           try (ResultSet rs = chunk.executeQuery()) {
             rs.next();
             bytes = rs.getBytes(1);
-            after = rs.getString(2);
+            last = rs.getBytes(2);
           }
-          if (bytes == null || !sink.accept(bytes)) {
+          if (bytes == null) { // no rows left, or the next row alone exceeds the budget
+            PreparedStatement row = isFirst ? firstRow : nextRow;
+            row.setBytes(1, after);
+            try (ResultSet rs = row.executeQuery()) {
+              if (!rs.next()) {
+                break;
+              }
+              last = rs.getBytes(1);
+              bytes = null;
+              if (!sink.accept(new byte[][] {last, rs.getBytes(2)})) {
+                break;
+              }
+            }
+          } else if (!sink.accept(bytes)) {
             break;
           }
-          chunk = next;
+          after = last;
         }
       } finally {
-        s.execute("COMMIT");
+        if (ownTransaction) {
+          s.execute("COMMIT");
+        }
       }
     }
   }
@@ -179,62 +274,188 @@ public final class WarmCache {
       for (byte b; (b = chunk[p++]) != ','; ) {
         n = n * 10 + (b - '0');
       }
-      String key = new String(chunk, p, n, StandardCharsets.UTF_8);
+      String key = decode(chunk, p, n, null);
       p += n;
       n = 0;
       for (byte b; (b = chunk[p++]) != ','; ) {
         n = n * 10 + (b - '0');
       }
-      String value = new String(chunk, p, n, StandardCharsets.UTF_8);
+      String value = decode(chunk, p, n, key);
       p += n;
       sink.accept(key, value);
     }
   }
 
   /**
-   * Brings the cache in line with the table after another connection changed it: one consistent
-   * read, then only the entries that differ are replaced or removed, so concurrent readers see
-   * every unchanged key throughout. Returns the number of keys that changed.
+   * Decodes UTF-8 strictly. The fast decoder replaces malformed input with U+FFFD, which valid text
+   * may also contain, so only text containing it is decoded again with REPORT.
+   *
+   * @param key null when decoding a key, else the key whose value this is
    */
-  int reloadFrom(Connection c, SqlRunnable inSnapshot) throws SQLException {
-    Map<String, String> rows = new ConcurrentHashMap<>(map.size() * 4 / 3 + 16);
-    readAll(c, inSnapshot, rows::put);
-    int changed = 0;
+  private static String decode(byte[] bytes, int offset, int length, String key) {
+    String text = new String(bytes, offset, length, StandardCharsets.UTF_8);
+    if (text.indexOf('\uFFFD') >= 0) {
+      try {
+        StandardCharsets.UTF_8
+            .newDecoder()
+            .onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT)
+            .decode(ByteBuffer.wrap(bytes, offset, length));
+      } catch (CharacterCodingException e) {
+        throw invalidUtf8(bytes, offset, length, key, e);
+      }
+    }
+    return text;
+  }
+
+  private static CorruptValueException invalidUtf8(
+      byte[] bytes, int offset, int length, String key, CharacterCodingException e) {
+    String literal = hexLiteral(bytes, offset, length);
+    if (key == null) {
+      return new CorruptValueException(
+          "key "
+              + literal
+              + " is not valid UTF-8, so KVLog cannot hold it as text (another tool wrote its"
+              + " bytes); repair the row with sqlite3, e.g. UPDATE kv SET key = '<new key>' WHERE"
+              + " key = CAST("
+              + literal
+              + " AS TEXT); or DELETE FROM kv WHERE key = CAST("
+              + literal
+              + " AS TEXT);",
+          e);
+    }
+    String quoted = key.replace("'", "''");
+    return new CorruptValueException(
+        "value of key "
+            + Text.excerpt(key)
+            + " ("
+            + (length > 64 ? "starts with " : "")
+            + literal
+            + ") is not valid UTF-8, so KVLog cannot hold it as text (another tool wrote its"
+            + " bytes); repair the row with sqlite3, e.g. UPDATE kv SET value = '<new value>'"
+            + " WHERE key = '"
+            + quoted
+            + "'; or DELETE FROM kv WHERE key = '"
+            + quoted
+            + "';",
+        e);
+  }
+
+  /** {@code x'6bff'}; at most 64 bytes followed by "..." for longer input. */
+  private static String hexLiteral(byte[] bytes, int offset, int length) {
+    StringBuilder hex = new StringBuilder("x'");
+    for (int i = offset; i < offset + Math.min(length, 64); i++) {
+      hex.append(Character.forDigit((bytes[i] >> 4) & 0xf, 16))
+          .append(Character.forDigit(bytes[i] & 0xf, 16));
+    }
+    return hex.append(length > 64 ? "...'" : "'").toString();
+  }
+
+  /**
+   * Reads the table on {@code c} and returns how it differs from the cache (a null value: the key
+   * is gone), without publishing anything. Holds the commit log's lock. If {@code c} is in a
+   * transaction the read happens in it, otherwise in a read transaction of its own.
+   *
+   * @throws CorruptValueException if a key or value is not valid UTF-8
+   */
+  Map<String, String> differencesFrom(Connection c, boolean inTransaction, SqlRunnable inSnapshot)
+      throws SQLException {
+    Map<String, String> rows = new HashMap<>(map.size() * 4 / 3 + 16);
+    readAll(c, !inTransaction, inSnapshot, rows::put, CHUNK_BYTES);
+    Map<String, String> diff = new HashMap<>();
     for (Map.Entry<String, String> e : rows.entrySet()) {
-      if (!e.getValue().equals(map.put(e.getKey(), e.getValue()))) {
-        changed++;
+      if (!e.getValue().equals(map.get(e.getKey()))) {
+        diff.put(e.getKey(), e.getValue());
       }
     }
     for (String key : map.keySet()) {
       if (!rows.containsKey(key)) {
-        map.remove(key);
-        changed++;
+        diff.put(key, null);
       }
     }
-    return changed;
+    return diff;
   }
 
+  /**
+   * Makes all {@code changes} (a null value removes its key) visible at once. Called only by the
+   * commit log, holding its lock, after the transaction that made them durable committed.
+   */
+  void publish(Map<String, String> changes) {
+    if (changes.isEmpty()) {
+      return;
+    }
+    long s = seq;
+    seq = s + 1; // odd: readers retry until the matching even write
+    VarHandle.fullFence();
+    try {
+      changes.forEach(
+          (k, v) -> {
+            if (v == null) {
+              map.remove(k);
+            } else {
+              map.put(k, v);
+            }
+          });
+    } finally {
+      VarHandle.fullFence();
+      seq = s + 2;
+    }
+  }
+
+  /** The value of {@code key}, or null; never from the middle of a publication. */
   public String get(String key) {
-    return map.get(key);
+    for (int spins = 0; ; spins++) {
+      long s = seq;
+      String value = map.get(key);
+      VarHandle.loadLoadFence();
+      if ((s & 1) == 0 && seq == s) {
+        return value;
+      }
+      backOff(spins);
+    }
   }
 
-  void put(String key, String value) {
-    map.put(key, value);
-  }
-
-  void remove(String key) {
-    map.remove(key);
-  }
-
+  /** The number of entries, never from the middle of a publication. */
   public int size() {
-    return map.size();
+    for (int spins = 0; ; spins++) {
+      long s = seq;
+      int size = map.size();
+      VarHandle.loadLoadFence();
+      if ((s & 1) == 0 && seq == s) {
+        return size;
+      }
+      backOff(spins);
+    }
   }
 
-  /** Weakly consistent, like {@link ConcurrentHashMap#forEach(BiConsumer)}. */
-  public void forEach(BiConsumer<String, String> action) {
-    map.forEach(action);
+  /**
+   * A copy of the whole cache from between two publications, or null if writers kept publishing
+   * during {@code attempts} tries (the caller then copies while holding the commit log's lock).
+   */
+  Map<String, String> copy(int attempts) {
+    for (int i = 0; i < attempts; i++) {
+      long s = seq;
+      if ((s & 1) == 0) {
+        Map<String, String> copy = new HashMap<>(map);
+        VarHandle.loadLoadFence();
+        if (seq == s) {
+          return copy;
+        }
+      }
+      Thread.yield();
+    }
+    return null;
   }
 
+  private static void backOff(int spins) {
+    if (spins < 100) {
+      Thread.onSpinWait();
+    } else {
+      Thread.yield(); // a large reload is being published
+    }
+  }
+
+  /** Empties the cache to free its memory once the store is closed; readers check closed after. */
   public void clear() {
     map.clear();
   }
