@@ -152,8 +152,22 @@ class ModelPropertyTest {
             List<MultiKeyHistory.Change> changes = externalChanges(s);
             Map<String, String> before = new HashMap<>(model);
             Object[] got = new Object[1];
+            long[] returned = new long[1];
             KVLog<String, String> st = store;
-            externalTransaction(db, changes, () -> got[0] = storeCall(st, s, before));
+            long commitStarted =
+                externalTransaction(
+                    db,
+                    changes,
+                    () -> {
+                      got[0] = storeCall(st, s, before);
+                      returned[0] = System.nanoTime();
+                    });
+            assertThat(returned[0])
+                .as(
+                    "%s returned before the external transaction that held SQLite's write lock"
+                        + " committed: it was decided outside the lock",
+                    s)
+                .isGreaterThan(commitStarted);
             store.refresh(); // a call that wrote nothing need not have reloaded
             // Either the call came after the external commit (it must, if it wrote anything)...
             Map<String, String> after = new HashMap<>(before);
@@ -284,9 +298,10 @@ class ModelPropertyTest {
    * sqlite3} shell would. If {@code whileHeld} is given, it runs on this thread while the
    * transaction holds SQLite's write lock, and the COMMIT comes from another thread 100 ms later,
    * so that a KVLog call made by {@code whileHeld} waits in SQLite's busy handler and goes on after
-   * the commit.
+   * the commit. Returns System.nanoTime() from just before that COMMIT (0 without {@code
+   * whileHeld}).
    */
-  static void externalTransaction(
+  static long externalTransaction(
       Path db, List<MultiKeyHistory.Change> changes, ThrowingRunnable whileHeld) throws Exception {
     try (java.sql.Connection ext = LinearizabilityTest.externalConnection(db);
         java.sql.Statement st = ext.createStatement()) {
@@ -294,13 +309,15 @@ class ModelPropertyTest {
       LinearizabilityTest.externalWrite(ext, changes);
       if (whileHeld == null) {
         st.execute("COMMIT");
-        return;
+        return 0;
       }
+      AtomicLong commitStarted = new AtomicLong();
       java.util.concurrent.CompletableFuture<Void> committer =
           java.util.concurrent.CompletableFuture.runAsync(
               () -> {
                 try {
                   Thread.sleep(100);
+                  commitStarted.set(System.nanoTime());
                   try (java.sql.Statement c = ext.createStatement()) {
                     c.execute("COMMIT");
                   }
@@ -313,6 +330,7 @@ class ModelPropertyTest {
       } finally {
         committer.get(30, java.util.concurrent.TimeUnit.SECONDS);
       }
+      return commitStarted.get();
     }
   }
 
