@@ -573,7 +573,7 @@ class LinearizabilityTest {
 
   static final int VERSION_KEYS = 8;
   static final int VERSIONS = ROUNDS * 8;
-  static final int READERS = 2;
+  static final int READERS = 3;
 
   enum VersionWriter {
     /** WriteBatch per version, per-op commit. */
@@ -598,15 +598,20 @@ class LinearizabilityTest {
         filler.set(String.format("f%05d", f), "filler");
       }
       store.write(filler);
+      store.set("other", "o");
+      int expectedSize = store.size(); // every version replaces one z-key: the size never changes
       java.util.concurrent.atomic.AtomicBoolean done =
           new java.util.concurrent.atomic.AtomicBoolean();
       List<String> violations = java.util.Collections.synchronizedList(new ArrayList<>());
       ExecutorService pool = Executors.newFixedThreadPool(READERS + 2);
       List<Future<Long>> futures = new ArrayList<>();
       for (int t = 0; t < READERS; t++) {
-        int reader = t; // reader 0 only gets, reader 1 also ranges and scans
+        int reader = t; // reader 0 only gets, reader 1 everything, reader 2 only size()
         futures.add(
-            pool.submit(() -> readVersions(store, new Random(reader), reader, done, violations)));
+            pool.submit(
+                () ->
+                    readVersions(
+                        store, new Random(reader), reader, expectedSize, done, violations)));
       }
       Future<?> other =
           pool.submit(
@@ -626,10 +631,18 @@ class LinearizabilityTest {
           if (ext == null) {
             store.write(versionBatch(i));
           } else {
-            try (PreparedStatement update =
-                ext.prepareStatement("UPDATE kv SET value = ? WHERE key LIKE 'k%'")) {
+            try (Statement tx = ext.createStatement();
+                PreparedStatement update =
+                    ext.prepareStatement("UPDATE kv SET value = ? WHERE key LIKE 'k%'");
+                PreparedStatement swap =
+                    ext.prepareStatement("UPDATE kv SET key = ? WHERE key = ?")) {
+              tx.execute("BEGIN IMMEDIATE");
               update.setString(1, version(i));
               assertThat(update.executeUpdate()).isEqualTo(VERSION_KEYS);
+              swap.setString(1, "z" + version(i));
+              swap.setString(2, "z" + version(i - 1));
+              assertThat(swap.executeUpdate()).isEqualTo(1);
+              tx.execute("COMMIT");
             }
             store.refresh();
           }
@@ -669,8 +682,13 @@ class LinearizabilityTest {
     return String.format("%07d", i);
   }
 
+  /** Sets k0..k7 to version i and replaces the key z(i-1) by z(i). */
   static WriteBatch<String, String> versionBatch(int i) {
     WriteBatch<String, String> batch = new WriteBatch<>();
+    if (i > 0) {
+      batch.delete("z" + version(i - 1));
+    }
+    batch.set("z" + version(i), "z");
     for (int k = 0; k < VERSION_KEYS; k++) {
       batch.set(versionKey(k), version(i));
     }
@@ -679,14 +697,16 @@ class LinearizabilityTest {
 
   /**
    * Reads k0..k7 until {@code done}: one by one with get in a random order, or all at once with
-   * range or scan. Every value must be at least the highest this reader saw before (gets), and a
-   * range or scan must show one version for all eight keys. Adds a description of each violation
-   * (at most three per reader) and returns the number of passes.
+   * range, scan or forEach, or reads size(). Every value must be at least the highest this reader
+   * saw before, a range, scan or forEach must show one version for all eight keys, and the size
+   * must stay {@code expectedSize}. Adds a description of each violation (at most three per reader)
+   * and returns the number of passes.
    */
   private static long readVersions(
       KVLog<String, String> store,
       Random r,
       int reader,
+      int expectedSize,
       java.util.concurrent.atomic.AtomicBoolean done,
       List<String> violations) {
     String floor = version(0);
@@ -696,7 +716,7 @@ class LinearizabilityTest {
     while (!done.get() && mine < 3) {
       pass++;
       int before = violations.size();
-      int how = reader == 0 ? 0 : r.nextInt(4);
+      int how = reader == 0 ? 0 : reader == 2 ? 5 : r.nextInt(6);
       if (how < 2) {
         List<Integer> order = new ArrayList<>();
         for (int k = 0; k < VERSION_KEYS; k++) {
@@ -717,12 +737,29 @@ class LinearizabilityTest {
           floor = v;
           floorFrom = "get(" + versionKey(k) + ")";
         }
+      } else if (how == 5) {
+        int size = store.size();
+        if (size != expectedSize) {
+          violations.add(
+              String.format(
+                  "reader %d pass %d: size()=%d, but every write keeps it at %d",
+                  reader, pass, size, expectedSize));
+        }
       } else {
         Map<String, String> snapshot = new java.util.TreeMap<>();
-        String op = how == 2 ? "range" : "scan";
-        (how == 2 ? store.range("k", "l") : store.scan("k"))
-            .filter(e -> e.getKey().startsWith("k"))
-            .forEach(e -> snapshot.put(e.getKey(), e.getValue()));
+        String op = how == 2 ? "range" : how == 3 ? "scan" : "forEach";
+        if (how == 4) {
+          store.forEach(
+              (k, v) -> {
+                if (k.startsWith("k")) {
+                  snapshot.put(k, v);
+                }
+              });
+        } else {
+          (how == 2 ? store.range("k", "l") : store.scan("k"))
+              .filter(e -> e.getKey().startsWith("k"))
+              .forEach(e -> snapshot.put(e.getKey(), e.getValue()));
+        }
         java.util.Set<String> versions = new java.util.TreeSet<>(snapshot.values());
         if (snapshot.size() != VERSION_KEYS || versions.size() != 1) {
           violations.add(
