@@ -21,6 +21,7 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReadWriteLock;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -523,9 +524,9 @@ public final class CommitLog implements AutoCloseable {
         }
         // Committed: from here on nothing may report these requests as failed.
         try {
-          Runnable hook = afterCommitHookForTests;
+          Consumer<Path> hook = afterCommitHookForTests;
           if (hook != null) {
-            hook.run();
+            hook.accept(path);
           }
           cache.publish(changes.changed);
         } catch (RuntimeException | Error e) {
@@ -543,8 +544,8 @@ public final class CommitLog implements AutoCloseable {
     return 0;
   }
 
-  /** Test hook: runs after a successful COMMIT, before the cache is published. */
-  static volatile Runnable afterCommitHookForTests;
+  /** Test hook: runs after a successful COMMIT, before the cache is published; gets the path. */
+  static volatile Consumer<Path> afterCommitHookForTests;
 
   /**
    * The group is durable but publishing it failed: reload the whole table now, or if that fails

@@ -45,16 +45,15 @@ import org.sqlite.SQLiteLimits;
  * a 100-byte value costs about 2.1 times its raw bytes.
  *
  * <p><b>Loading.</b> sqlite-jdbc crosses JNI for every row and column, which costs far more than
- * SQLite's scan itself. So the table is read in chunks of at most {@value #CHUNK_ROWS} rows and at
- * most {@link #chunkBudget} bytes, each concatenated by SQLite into one blob of length-prefixed
- * UTF-8 fields and parsed here, all in one read transaction (a consistent snapshot). The byte bound
- * keeps every concatenation below SQLite's own maximum length (the connection's {@code
- * SQLITE_LIMIT_LENGTH}, read at run time); a row too large to share a chunk is read alone. So any
- * table SQLite accepts loads. Paging continues after the last key's exact bytes, so a key that is
- * not valid UTF-8 can never make the paging loop; such a key or value is refused, strictly decoded,
- * with a message naming it and the statement that repairs it: a Java String cannot carry invalid
- * UTF-8 unchanged, and a write decided on a replacement character would be decided on a value the
- * table does not hold.
+ * SQLite's scan itself. So the table is read in chunks of at most {@value #CHUNK_ROWS} rows, each
+ * concatenated by SQLite into one blob of length-prefixed UTF-8 fields and parsed here, all in one
+ * read transaction (a consistent snapshot). The rows per chunk adapt to SQLite's own maximum length
+ * and to a byte budget (see {@link #readChunks}); a row too large to share a chunk is read alone.
+ * So any table SQLite accepts loads. Paging continues after the last key's exact bytes, so a key
+ * that is not valid UTF-8 can never make the paging loop; such a key or value is refused, strictly
+ * decoded, with a message naming it and the statement that repairs it: a Java String cannot carry
+ * invalid UTF-8 unchanged, and a write decided on a replacement character would be decided on a
+ * value the table does not hold.
  */
 public final class WarmCache {
   static final int CHUNK_ROWS = 8192;
@@ -68,15 +67,11 @@ public final class WarmCache {
   private static final String CHUNK =
       "SELECT CAST(group_concat(octet_length(key) || ',' || key"
           + " || octet_length(value) || ',' || value, '') AS BLOB), CAST(max(key) AS BLOB)"
-          + " FROM (SELECT key, value, sum(octet_length(key) + octet_length(value) + "
-          + ROW_OVERHEAD
-          + ") OVER (ORDER BY key) AS upto"
-          + " FROM (SELECT key, value FROM kv WHERE key %s CAST(?1 AS TEXT) ORDER BY key LIMIT "
-          + CHUNK_ROWS
-          + ")) WHERE upto <= ?2";
+          + " FROM (SELECT key, value FROM kv WHERE key %s CAST(?1 AS TEXT) ORDER BY key LIMIT ?2)";
   private static final String ONE_ROW =
       "SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv"
           + " WHERE key %s CAST(?1 AS TEXT) ORDER BY key LIMIT 1";
+  private static final int SQLITE_TOOBIG = 18;
 
   private final ConcurrentHashMap<String, String> map;
   private volatile long seq; // odd while publishing; written only by the CommitLog, under its lock
@@ -216,6 +211,14 @@ public final class WarmCache {
     boolean accept(Object chunk);
   }
 
+  /**
+   * Reads chunks of rows in key order. The number of rows per chunk adapts: it halves when SQLite
+   * refuses the concatenation as too big ({@code SQLITE_TOOBIG}, which leaves the read transaction
+   * as it was) and shrinks when a chunk exceeds {@code budget}, and it grows back while chunks are
+   * small; a row too big to concatenate even alone is read as a row. So what loads depends on
+   * SQLite's own limit and nothing else, and chunks stay near the budget. (Bounding each chunk by a
+   * running sum of lengths in SQL, a window function, made the load 2-3 times slower.)
+   */
   private static void readChunks(
       Connection c, boolean ownTransaction, SqlRunnable inSnapshot, long budget, ChunkSink sink)
       throws SQLException {
@@ -223,46 +226,81 @@ public final class WarmCache {
       if (ownTransaction) {
         s.execute("BEGIN");
       }
-      try (PreparedStatement first = c.prepareStatement(String.format(CHUNK, ">="));
-          PreparedStatement next = c.prepareStatement(String.format(CHUNK, ">"));
-          PreparedStatement firstRow = c.prepareStatement(String.format(ONE_ROW, ">="));
-          PreparedStatement nextRow = c.prepareStatement(String.format(ONE_ROW, ">"))) {
+      Statements st = new Statements(c);
+      try {
         inSnapshot.run();
-        byte[] after = new byte[0];
-        for (boolean isFirst = true; ; isFirst = false) {
-          PreparedStatement chunk = isFirst ? first : next;
-          chunk.setBytes(1, after);
-          chunk.setLong(2, budget);
+        byte[] after = new byte[0]; // paging by the exact bytes: invalid UTF-8 cannot loop
+        boolean first = true;
+        for (int rows = CHUNK_ROWS; ; first = false) {
           byte[] bytes;
           byte[] last;
-          try (ResultSet rs = chunk.executeQuery()) {
-            rs.next();
-            bytes = rs.getBytes(1);
-            last = rs.getBytes(2);
-          }
-          if (bytes == null) { // no rows left, or the next row alone exceeds the budget
-            PreparedStatement row = isFirst ? firstRow : nextRow;
+          if (rows == 0) { // one row whose concatenation alone exceeds SQLite's limit
+            PreparedStatement row = first ? st.firstRow : st.nextRow;
             row.setBytes(1, after);
             try (ResultSet rs = row.executeQuery()) {
               if (!rs.next()) {
                 break;
               }
               last = rs.getBytes(1);
-              bytes = null;
               if (!sink.accept(new byte[][] {last, rs.getBytes(2)})) {
                 break;
               }
             }
-          } else if (!sink.accept(bytes)) {
+            after = last;
+            rows = 1;
+            continue;
+          }
+          PreparedStatement chunk = first ? st.first : st.next;
+          chunk.setBytes(1, after);
+          chunk.setInt(2, rows);
+          try (ResultSet rs = chunk.executeQuery()) {
+            rs.next();
+            bytes = rs.getBytes(1);
+            last = rs.getBytes(2);
+          } catch (SQLException e) {
+            if (Errors.primaryCode(e) != SQLITE_TOOBIG) {
+              throw e;
+            }
+            st.close(); // sqlite-jdbc finalizes a statement whose execution failed
+            st = new Statements(c);
+            rows /= 2;
+            continue;
+          }
+          if (bytes == null || !sink.accept(bytes)) {
             break;
           }
           after = last;
+          if (bytes.length > budget) {
+            rows = (int) Math.max(1, rows * budget / bytes.length);
+          } else if (bytes.length < budget / 4) {
+            rows = Math.min(CHUNK_ROWS, rows * 2);
+          }
         }
       } finally {
+        st.close();
         if (ownTransaction) {
           s.execute("COMMIT");
         }
       }
+    }
+  }
+
+  /** The statements of one load, re-prepared together after a failure. */
+  private static final class Statements {
+    final PreparedStatement first;
+    final PreparedStatement next;
+    final PreparedStatement firstRow;
+    final PreparedStatement nextRow;
+
+    Statements(Connection c) throws SQLException {
+      first = c.prepareStatement(String.format(CHUNK, ">="));
+      next = c.prepareStatement(String.format(CHUNK, ">"));
+      firstRow = c.prepareStatement(String.format(ONE_ROW, ">="));
+      nextRow = c.prepareStatement(String.format(ONE_ROW, ">"));
+    }
+
+    void close() {
+      Resources.closeAll("cannot close the load's statements", first, next, firstRow, nextRow);
     }
   }
 
