@@ -258,10 +258,13 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * The entries with {@code from <= key < to}, in key order, from a consistent snapshot. They are
    * read with one indexed SELECT on a pooled connection (one read transaction, so a batch is never
    * half visible; no later {@code get} returns an older value than the scan showed) and
-   * materialized before this returns: writers never wait for a scan, and the stream holds no
-   * connection, lock or transaction, so it can neither leak one nor hold back a checkpoint; closing
-   * it is optional. Measured on 1M entries: a 10k-entry range in 7 ms, the whole store in about 0.8
-   * s; copying from the cache instead took 80 ms for any range, with writers blocked meanwhile.
+   * materialized before this returns. Before returning, the scan checks under the writer lock
+   * (waiting for a commit in progress) whether another connection committed, so that the cache has
+   * taken in any such change the scan showed. Writers wait for a scan only while it starts its read
+   * transaction, and the stream holds no connection, lock or transaction, so it can neither leak
+   * one nor hold back a checkpoint; closing it is optional. Measured on 1M entries: a 10k-entry
+   * range in 7 ms, the whole store in about 0.8 s; copying from the cache instead took 80 ms for
+   * any range, with writers blocked meanwhile.
    *
    * @param from lowest key, inclusive; null for no lower bound
    * @param to highest key, exclusive; null for no upper bound
@@ -342,6 +345,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * {@link Builder#externalChangeCheck the polling interval}. Waits for a write in progress.
    *
    * @return true if the cache changed
+   * @throws CorruptValueException if another connection stored a key or value that is not valid
+   *     UTF-8 (the message names it and the repair); the cache keeps its last good state and writes
+   *     are refused until the row is repaired
    * @throws StoreClosedException if the store is closed
    */
   public boolean refresh() {
