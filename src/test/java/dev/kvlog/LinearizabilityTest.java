@@ -3,6 +3,11 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -26,7 +31,15 @@ import org.junit.jupiter.params.provider.ValueSource;
  * map. Threads run random operations on a few keys and record when each call started and returned;
  * a Wing–Gong search then looks for an order of the calls that respects real time and in which
  * every call returns what the sequential model returns. Linearizability is local, so each key's
- * history is checked alone. (Batches span keys; the snapshot and crash tests cover them.)
+ * history is checked alone.
+ *
+ * <p>Multi-key histories (batches, whole-store ranges, transactions of another connection on the
+ * same file, some holding SQLite's write lock while KVLog's writers wait) are checked as one
+ * history by {@link MultiKeyHistory}. A second, simpler and sharper check runs many more versions:
+ * each version sets k0..k7 to one number atomically (a batch, or an external transaction picked up
+ * by a reload), and readers reading those keys one by one, or with {@code range}/{@code scan}, must
+ * never see a number lower than one they saw before (so no part of a write is visible alone, and no
+ * scan is ahead of a later {@code get}).
  */
 class LinearizabilityTest {
   static final int THREADS = 4;
@@ -208,5 +221,562 @@ class LinearizabilityTest {
             new Call(Kind.GET, "k", null, null, "b", 2, 3),
             new Call(Kind.GET, "k", null, null, "a", 4, 5));
     assertThat(linearizable(stale, "a")).isFalse();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Multi-key histories: batches, ranges and external transactions, one Wing–Gong search per round.
+
+  static final int MK_KEYS = 3;
+  static final int MK_THREADS = 3;
+  static final int MK_OPS_PER_THREAD = 12;
+  static final int EXTERNAL_TXS = 4;
+
+  @ParameterizedTest
+  @ValueSource(booleans = {true, false})
+  void multiKeyHistories_withBatchesAndRanges_areLinearizable(boolean groupCommit)
+      throws Exception {
+    checkMultiKeyRounds(groupCommit, false);
+  }
+
+  @ParameterizedTest
+  @ValueSource(booleans = {true, false})
+  void multiKeyHistories_withExternalTransactionsHoldingTheLock_areLinearizable(boolean groupCommit)
+      throws Exception {
+    checkMultiKeyRounds(groupCommit, true);
+  }
+
+  private void checkMultiKeyRounds(boolean groupCommit, boolean external) throws Exception {
+    Path db = dir.resolve("mk-" + groupCommit + "-" + external + ".db");
+    int checked = 0;
+    try (KVLog<String, String> store = KVLog.builder(db).groupCommit(groupCommit).open();
+        Connection ext = external ? externalConnection(db) : null) {
+      for (int round = 0; round < ROUNDS; round++) {
+        store.refresh(); // from here on the cache equals the table
+        Map<String, String> before = new HashMap<>();
+        for (int k = 0; k < MK_KEYS; k++) {
+          String key = "k" + k;
+          store.get(key).ifPresent(v -> before.put(key, v));
+        }
+        List<MultiKeyHistory.Call> calls = multiKeyRound(store, ext, round);
+        if (!MultiKeyHistory.linearizable(calls, before)) {
+          throw new AssertionError(
+              String.format(
+                  "round %d (%s, %s): no linearization from %s of these calls (reads that do not"
+                      + " matter left out; times in µs, external calls end when a later write or"
+                      + " refresh must have seen them):%s",
+                  round,
+                  groupCommit ? "group commit" : "per-op commit",
+                  external ? "external writer" : "KVLog only",
+                  before,
+                  MultiKeyHistory.describe(MultiKeyHistory.withoutNeedlessReads(calls, before))));
+        }
+        checked += calls.size();
+      }
+    }
+    TortureSummary.record(
+        "multi-key linearizability ("
+            + (groupCommit ? "group commit" : "per-op commit")
+            + (external ? ", external writer" : "")
+            + "), calls checked",
+        checked,
+        0,
+        0);
+  }
+
+  /** A plain sqlite-jdbc connection on the store's file, as a {@code sqlite3} shell would be. */
+  static Connection externalConnection(Path db) throws SQLException {
+    return DriverManager.getConnection("jdbc:sqlite:" + db + "?busy_timeout=10000");
+  }
+
+  /**
+   * Runs one round: {@link #MK_THREADS} threads of random KVLog calls on {@link #MK_KEYS} keys and,
+   * if {@code ext} is given, a thread that commits {@link #EXTERNAL_TXS} transactions on it, some
+   * holding the write lock for a while (so KVLog's writers wait in the busy handler and go on after
+   * the commit), some followed by {@code refresh()}. Returns every call, external ones bounded.
+   */
+  static List<MultiKeyHistory.Call> multiKeyRound(
+      KVLog<String, String> store, Connection ext, long seed) throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(MK_THREADS + 1);
+    CountDownLatch start = new CountDownLatch(1);
+    List<long[]> refreshes = java.util.Collections.synchronizedList(new ArrayList<>());
+    List<Future<List<MultiKeyHistory.Call>>> futures = new ArrayList<>();
+    for (int t = 0; t < MK_THREADS; t++) {
+      int thread = t;
+      futures.add(
+          pool.submit(() -> kvlogCalls(store, new Random(seed * 31 + thread), thread, start)));
+    }
+    if (ext != null) {
+      futures.add(
+          pool.submit(
+              () -> externalCalls(store, ext, new Random(seed * 17 + 5), seed, start, refreshes)));
+    }
+    start.countDown();
+    List<MultiKeyHistory.Call> calls = new ArrayList<>();
+    for (Future<List<MultiKeyHistory.Call>> f : futures) {
+      calls.addAll(f.get(60, TimeUnit.SECONDS));
+    }
+    pool.shutdown();
+    return MultiKeyHistory.boundExternal(calls, refreshes);
+  }
+
+  private static List<MultiKeyHistory.Call> kvlogCalls(
+      KVLog<String, String> store, Random r, int thread, CountDownLatch start) throws Exception {
+    List<MultiKeyHistory.Call> calls = new ArrayList<>();
+    start.await();
+    for (int i = 0; i < MK_OPS_PER_THREAD; i++) {
+      String key = "k" + r.nextInt(MK_KEYS);
+      String arg = "t" + thread + "-" + i;
+      String who = "t" + thread;
+      int pick = r.nextInt(9);
+      long t0;
+      MultiKeyHistory.Call call;
+      switch (pick) {
+        case 0, 1 -> {
+          t0 = System.nanoTime();
+          String v = store.get(key).orElse(null);
+          call =
+              MultiKeyHistory.Call.single(
+                  MultiKeyHistory.Kind.GET, key, null, null, v, t0, System.nanoTime(), who);
+        }
+        case 2 -> {
+          t0 = System.nanoTime();
+          String v = store.set(key, arg).orElse(null);
+          call =
+              MultiKeyHistory.Call.single(
+                  MultiKeyHistory.Kind.SET, key, arg, null, v, t0, System.nanoTime(), who);
+        }
+        case 3 -> {
+          t0 = System.nanoTime();
+          String v = store.delete(key).orElse(null);
+          call =
+              MultiKeyHistory.Call.single(
+                  MultiKeyHistory.Kind.DELETE, key, null, null, v, t0, System.nanoTime(), who);
+        }
+        case 4 -> {
+          t0 = System.nanoTime();
+          String v = store.setIfAbsent(key, arg).orElse(null);
+          call =
+              MultiKeyHistory.Call.single(
+                  MultiKeyHistory.Kind.SET_IF_ABSENT,
+                  key,
+                  arg,
+                  null,
+                  v,
+                  t0,
+                  System.nanoTime(),
+                  who);
+        }
+        case 5 -> {
+          String expected = r.nextInt(3) == 0 ? null : store.get(key).orElse(null);
+          String update = r.nextInt(4) == 0 ? null : arg;
+          t0 = System.nanoTime();
+          boolean v = store.compareAndSet(key, expected, update);
+          call =
+              MultiKeyHistory.Call.single(
+                  MultiKeyHistory.Kind.CAS, key, update, expected, v, t0, System.nanoTime(), who);
+        }
+        case 6, 7 -> {
+          List<MultiKeyHistory.Change> changes = randomChanges(r, arg);
+          WriteBatch<String, String> batch = new WriteBatch<>();
+          for (MultiKeyHistory.Change c : changes) {
+            if (c.value() == null) {
+              batch.delete(c.key());
+            } else {
+              batch.set(c.key(), c.value());
+            }
+          }
+          t0 = System.nanoTime();
+          store.write(batch);
+          call =
+              new MultiKeyHistory.Call(
+                  MultiKeyHistory.Kind.BATCH,
+                  null,
+                  null,
+                  null,
+                  changes,
+                  null,
+                  t0,
+                  System.nanoTime(),
+                  who);
+        }
+        default -> {
+          t0 = System.nanoTime();
+          Map<String, String> seen = new java.util.LinkedHashMap<>();
+          store.range(null, null).forEach(e -> seen.put(e.getKey(), e.getValue()));
+          long t1 = System.nanoTime();
+          assertThat(new ArrayList<>(seen.keySet())).as("range returns keys in order").isSorted();
+          call =
+              new MultiKeyHistory.Call(
+                  MultiKeyHistory.Kind.RANGE,
+                  null,
+                  null,
+                  null,
+                  List.of(),
+                  new java.util.TreeMap<>(seen),
+                  t0,
+                  t1,
+                  who);
+        }
+      }
+      calls.add(call);
+    }
+    return calls;
+  }
+
+  /**
+   * Two or three changes on distinct keys, each a set to {@code tag}-n or (one in four) a delete.
+   */
+  private static List<MultiKeyHistory.Change> randomChanges(Random r, String tag) {
+    List<MultiKeyHistory.Change> changes = new ArrayList<>();
+    int first = r.nextInt(MK_KEYS);
+    int n = 2 + r.nextInt(MK_KEYS - 1);
+    for (int j = 0; j < n; j++) {
+      String key = "k" + (first + j) % MK_KEYS;
+      changes.add(new MultiKeyHistory.Change(key, r.nextInt(4) == 0 ? null : tag + "." + j));
+    }
+    return changes;
+  }
+
+  private static List<MultiKeyHistory.Call> externalCalls(
+      KVLog<String, String> store,
+      Connection ext,
+      Random r,
+      long round,
+      CountDownLatch start,
+      List<long[]> refreshes)
+      throws Exception {
+    List<MultiKeyHistory.Call> calls = new ArrayList<>();
+    start.await();
+    for (int i = 0; i < EXTERNAL_TXS; i++) {
+      Thread.sleep(r.nextInt(4));
+      List<MultiKeyHistory.Change> changes = randomChanges(r, "x" + round + "-" + i);
+      long t0 = System.nanoTime();
+      try (Statement s = ext.createStatement()) {
+        s.execute("BEGIN IMMEDIATE");
+        externalWrite(ext, changes);
+        if (r.nextBoolean()) {
+          Thread.sleep(20 + r.nextInt(40)); // KVLog's writers now wait in the busy handler
+        }
+        s.execute("COMMIT");
+      }
+      long t1 = System.nanoTime();
+      calls.add(
+          new MultiKeyHistory.Call(
+              MultiKeyHistory.Kind.EXTERNAL, null, null, null, changes, null, t0, t1, "ext"));
+      if (r.nextBoolean()) {
+        long r0 = System.nanoTime();
+        store.refresh();
+        refreshes.add(new long[] {r0, System.nanoTime()});
+      }
+    }
+    return calls;
+  }
+
+  /** Applies {@code changes} on {@code ext} (inside the caller's transaction, if any). */
+  static void externalWrite(Connection ext, List<MultiKeyHistory.Change> changes)
+      throws SQLException {
+    try (PreparedStatement upsert =
+            ext.prepareStatement(
+                "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+        PreparedStatement delete = ext.prepareStatement("DELETE FROM kv WHERE key = ?")) {
+      for (MultiKeyHistory.Change c : changes) {
+        if (c.value() == null) {
+          delete.setString(1, c.key());
+          delete.executeUpdate();
+        } else {
+          upsert.setString(1, c.key());
+          upsert.setString(2, c.value());
+          upsert.executeUpdate();
+        }
+      }
+    }
+  }
+
+  /** The multi-key checker can fail: partial batches, ranges ahead of gets, unseen commits. */
+  @Test
+  void multiKeyChecker_rejectsPartialBatchesStaleRangesAndIgnoredExternalCommits() {
+    var set = MultiKeyHistory.Kind.BATCH;
+    List<MultiKeyHistory.Change> both =
+        List.of(new MultiKeyHistory.Change("a", "1"), new MultiKeyHistory.Change("b", "1"));
+    Map<String, String> zero = Map.of("a", "0", "b", "0");
+    // A reader sees a=1 and then, still during the batch, b=0: half the batch.
+    List<MultiKeyHistory.Call> partial =
+        List.of(
+            new MultiKeyHistory.Call(set, null, null, null, both, null, 0, 100, "w"),
+            get("a", "1", 10, 20),
+            get("b", "0", 30, 40));
+    assertThat(MultiKeyHistory.linearizable(partial, zero)).isFalse();
+    // The same reads in the other order are fine (the batch came between them).
+    List<MultiKeyHistory.Call> whole =
+        List.of(
+            new MultiKeyHistory.Call(set, null, null, null, both, null, 0, 100, "w"),
+            get("b", "0", 10, 20),
+            get("a", "1", 30, 40));
+    assertThat(MultiKeyHistory.linearizable(whole, zero)).isTrue();
+    // A range that shows the batch, then a get that does not: the range was ahead of get.
+    List<MultiKeyHistory.Call> rangeAhead =
+        List.of(
+            new MultiKeyHistory.Call(set, null, null, null, both, null, 0, 100, "w"),
+            new MultiKeyHistory.Call(
+                MultiKeyHistory.Kind.RANGE,
+                null,
+                null,
+                null,
+                List.of(),
+                new java.util.TreeMap<>(Map.of("a", "1", "b", "1")),
+                10,
+                20,
+                "r"),
+            get("a", "0", 30, 40));
+    assertThat(MultiKeyHistory.linearizable(rangeAhead, zero)).isFalse();
+    // An external commit that a later write did not see: the write's prior value is stale.
+    List<MultiKeyHistory.Call> ignored =
+        MultiKeyHistory.boundExternal(
+            List.of(
+                new MultiKeyHistory.Call(
+                    MultiKeyHistory.Kind.EXTERNAL, null, null, null, both, null, 0, 10, "ext"),
+                MultiKeyHistory.Call.single(
+                    MultiKeyHistory.Kind.SET, "a", "2", null, "0", 20, 30, "t"),
+                get("b", "0", 40, 50)),
+            List.of());
+    assertThat(MultiKeyHistory.linearizable(ignored, zero)).isFalse();
+    // Reads may lag behind an external commit until a write or refresh observes it.
+    List<MultiKeyHistory.Call> lagging =
+        MultiKeyHistory.boundExternal(
+            List.of(
+                new MultiKeyHistory.Call(
+                    MultiKeyHistory.Kind.EXTERNAL, null, null, null, both, null, 0, 10, "ext"),
+                get("b", "0", 20, 30),
+                MultiKeyHistory.Call.single(
+                    MultiKeyHistory.Kind.SET, "a", "2", null, "1", 40, 50, "t"),
+                get("b", "1", 60, 70)),
+            List.of());
+    assertThat(MultiKeyHistory.linearizable(lagging, zero)).isTrue();
+    // ... but not after a refresh that started after the commit returned.
+    List<MultiKeyHistory.Call> afterRefresh =
+        MultiKeyHistory.boundExternal(
+            List.of(
+                new MultiKeyHistory.Call(
+                    MultiKeyHistory.Kind.EXTERNAL, null, null, null, both, null, 0, 10, "ext"),
+                get("b", "0", 40, 50)),
+            List.of(new long[] {20, 30}));
+    assertThat(MultiKeyHistory.linearizable(afterRefresh, zero)).isFalse();
+  }
+
+  private static MultiKeyHistory.Call get(String key, String value, long start, long end) {
+    return MultiKeyHistory.Call.single(
+        MultiKeyHistory.Kind.GET, key, null, null, value, start, end, "r");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Monotonic readers: each version sets k0..k7 to one number at once; no reader may go back.
+
+  static final int VERSION_KEYS = 8;
+  static final int VERSIONS = ROUNDS * 8;
+  static final int READERS = 3;
+
+  enum VersionWriter {
+    /** WriteBatch per version, per-op commit. */
+    BATCH,
+    /** WriteBatch per version, group commit, with another writer so that groups form. */
+    BATCH_IN_GROUPS,
+    /** An external transaction per version, picked up by refresh() or another writer's write. */
+    EXTERNAL
+  }
+
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.EnumSource(VersionWriter.class)
+  void readers_neverSeePartOfAWrite_andScansAreNeverAheadOfGet(VersionWriter mode)
+      throws Exception {
+    Path db = dir.resolve("versions-" + mode + ".db");
+    try (KVLog<String, String> store =
+        KVLog.builder(db).groupCommit(mode == VersionWriter.BATCH_IN_GROUPS).open()) {
+      store.write(versionBatch(0));
+      // Filler rows, so that a reload spends longer between the eight keys it updates.
+      WriteBatch<String, String> filler = new WriteBatch<>();
+      for (int f = 0; f < (mode == VersionWriter.EXTERNAL ? 5_000 : 100); f++) {
+        filler.set(String.format("f%05d", f), "filler");
+      }
+      store.write(filler);
+      store.set("other", "o");
+      int expectedSize = store.size(); // every version replaces one z-key: the size never changes
+      java.util.concurrent.atomic.AtomicBoolean done =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      List<String> violations = java.util.Collections.synchronizedList(new ArrayList<>());
+      ExecutorService pool = Executors.newFixedThreadPool(READERS + 2);
+      List<Future<Long>> futures = new ArrayList<>();
+      for (int t = 0; t < READERS; t++) {
+        int reader = t; // reader 0 only gets, reader 1 everything, reader 2 only size()
+        futures.add(
+            pool.submit(
+                () ->
+                    readVersions(
+                        store, new Random(reader), reader, expectedSize, done, violations)));
+      }
+      Future<?> other =
+          pool.submit(
+              () -> {
+                // Unrelated writes: they join groups, and each checks for external commits.
+                for (int i = 0; !done.get(); i++) {
+                  store.set("other", "o" + i);
+                  if (mode != VersionWriter.BATCH_IN_GROUPS) {
+                    Thread.sleep(1);
+                  }
+                }
+                return null;
+              });
+      try (Connection ext = mode == VersionWriter.EXTERNAL ? externalConnection(db) : null) {
+        int versions = mode == VersionWriter.EXTERNAL ? VERSIONS / 2 : VERSIONS;
+        for (int i = 1; i <= versions; i++) {
+          if (ext == null) {
+            store.write(versionBatch(i));
+          } else {
+            try (Statement tx = ext.createStatement();
+                PreparedStatement update =
+                    ext.prepareStatement("UPDATE kv SET value = ? WHERE key LIKE 'k%'");
+                PreparedStatement swap =
+                    ext.prepareStatement("UPDATE kv SET key = ? WHERE key = ?")) {
+              tx.execute("BEGIN IMMEDIATE");
+              update.setString(1, version(i));
+              assertThat(update.executeUpdate()).isEqualTo(VERSION_KEYS);
+              swap.setString(1, "z" + version(i));
+              swap.setString(2, "z" + version(i - 1));
+              assertThat(swap.executeUpdate()).isEqualTo(1);
+              tx.execute("COMMIT");
+            }
+            store.refresh();
+          }
+        }
+      } finally {
+        done.set(true);
+      }
+      long passes = 0;
+      for (Future<Long> f : futures) {
+        long n = f.get(60, TimeUnit.SECONDS);
+        assertThat(n).as("passes of a reader").isPositive();
+        passes += n;
+      }
+      other.get(60, TimeUnit.SECONDS);
+      pool.shutdown();
+      store.refresh();
+      assertThat(violations).as("readers that went back to an older version (%s)", mode).isEmpty();
+      for (int k = 0; k < VERSION_KEYS; k++) {
+        assertThat(store.get(versionKey(k)))
+            .as("%s after the last version", versionKey(k))
+            .contains(version(mode == VersionWriter.EXTERNAL ? VERSIONS / 2 : VERSIONS));
+      }
+      TortureSummary.record(
+          "monotonic readers of 8-key versions (" + mode + "), read passes", passes, 0, 0);
+    }
+  }
+
+  /**
+   * The k-th key a version sets: "k", then a suffix that spreads the keys' hash codes, so that a
+   * reload (which walks a hash map) updates them far apart rather than one after another.
+   */
+  static String versionKey(int k) {
+    return "k" + k + "." + Integer.toHexString(k * 0x9E3779B9);
+  }
+
+  static String version(int i) {
+    return String.format("%07d", i);
+  }
+
+  /** Sets k0..k7 to version i and replaces the key z(i-1) by z(i). */
+  static WriteBatch<String, String> versionBatch(int i) {
+    WriteBatch<String, String> batch = new WriteBatch<>();
+    if (i > 0) {
+      batch.delete("z" + version(i - 1));
+    }
+    batch.set("z" + version(i), "z");
+    for (int k = 0; k < VERSION_KEYS; k++) {
+      batch.set(versionKey(k), version(i));
+    }
+    return batch;
+  }
+
+  /**
+   * Reads k0..k7 until {@code done}: one by one with get in a random order, or all at once with
+   * range, scan or forEach, or reads size(). Every value must be at least the highest this reader
+   * saw before, a range, scan or forEach must show one version for all eight keys, and the size
+   * must stay {@code expectedSize}. Adds a description of each violation (at most three per reader)
+   * and returns the number of passes.
+   */
+  private static long readVersions(
+      KVLog<String, String> store,
+      Random r,
+      int reader,
+      int expectedSize,
+      java.util.concurrent.atomic.AtomicBoolean done,
+      List<String> violations) {
+    String floor = version(0);
+    String floorFrom = "the initial batch";
+    long pass = 0;
+    int mine = 0;
+    while (!done.get() && mine < 3) {
+      pass++;
+      int before = violations.size();
+      int how = reader == 0 ? 0 : reader == 2 ? 5 : r.nextInt(6);
+      if (how < 2) {
+        List<Integer> order = new ArrayList<>();
+        for (int k = 0; k < VERSION_KEYS; k++) {
+          order.add(k);
+        }
+        java.util.Collections.shuffle(order, r);
+        StringBuilder seen = new StringBuilder();
+        for (int k : order) {
+          String v = store.get(versionKey(k)).orElse("missing");
+          seen.append(' ').append(versionKey(k)).append('=').append(v);
+          if (v.compareTo(floor) < 0) {
+            violations.add(
+                String.format(
+                    "reader %d pass %d: get(%s)=%s after %s had shown %s; this pass:%s",
+                    reader, pass, versionKey(k), v, floorFrom, floor, seen));
+            break;
+          }
+          floor = v;
+          floorFrom = "get(" + versionKey(k) + ")";
+        }
+      } else if (how == 5) {
+        int size = store.size();
+        if (size != expectedSize) {
+          violations.add(
+              String.format(
+                  "reader %d pass %d: size()=%d, but every write keeps it at %d",
+                  reader, pass, size, expectedSize));
+        }
+      } else {
+        Map<String, String> snapshot = new java.util.TreeMap<>();
+        String op = how == 2 ? "range" : how == 3 ? "scan" : "forEach";
+        if (how == 4) {
+          store.forEach(
+              (k, v) -> {
+                if (k.startsWith("k")) {
+                  snapshot.put(k, v);
+                }
+              });
+        } else {
+          (how == 2 ? store.range("k", "l") : store.scan("k"))
+              .filter(e -> e.getKey().startsWith("k"))
+              .forEach(e -> snapshot.put(e.getKey(), e.getValue()));
+        }
+        java.util.Set<String> versions = new java.util.TreeSet<>(snapshot.values());
+        if (snapshot.size() != VERSION_KEYS || versions.size() != 1) {
+          violations.add(
+              String.format(
+                  "reader %d pass %d: %s showed part of a write: %s", reader, pass, op, snapshot));
+        } else if (versions.iterator().next().compareTo(floor) < 0) {
+          violations.add(
+              String.format(
+                  "reader %d pass %d: %s showed %s after %s had shown %s",
+                  reader, pass, op, versions.iterator().next(), floorFrom, floor));
+        } else {
+          floor = versions.iterator().next();
+          floorFrom = op;
+        }
+      }
+      mine += violations.size() > before ? 1 : 0;
+    }
+    return pass;
   }
 }
