@@ -60,11 +60,18 @@ class CopyAcrossBackendsTest {
         .startsWith("schema version 1 at ");
     assertThat(MainAccess.run("--url", schema.url(), "schema").out()).isEqualTo("1\n");
     Path db = dir.resolve("kv.db");
+    assertThat(MainAccess.run("--file", db.toString(), "schema").code())
+        .as("schema only reads: it never creates a store")
+        .isEqualTo(3);
+    assertThat(db).doesNotExist();
+    assertThat(MainAccess.run("--file", db.toString(), "migrate").out())
+        .isEqualTo("schema version 1 at " + db + "\n");
     assertThat(MainAccess.run("--file", db.toString(), "schema").out()).isEqualTo("1\n");
     MainAccess.Result wrong =
         MainAccess.run("--url", schema.url(), "backup", dir.resolve("x.db").toString());
     assertThat(wrong.code()).isEqualTo(2);
-    assertThat(wrong.err()).contains("use --file");
+    assertThat(wrong.err()).contains("backup works on a SQLite store file", "pg_dump");
+    assertThat(wrong.err().lines()).hasSize(1);
     assertThat(MainAccess.run("--url", schema.url(), "set", "k", "v").code()).isZero();
     assertThat(MainAccess.run("--url", schema.url(), "get", "k").out()).isEqualTo("v\n");
   }
