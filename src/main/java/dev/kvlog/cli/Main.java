@@ -133,11 +133,12 @@ public final class Main implements Callable<Integer> {
             .setParameterExceptionHandler(
                 (e, args2) -> {
                   PrintWriter w = e.getCommandLine().getErr();
-                  w.println("kvlog: " + Target.redact(e.getMessage(), secrets));
                   w.println(
-                      "Usage: "
+                      "kvlog: "
+                          + Target.redact(e.getMessage(), secrets)
+                          + " ("
                           + e.getCommandLine().getCommandSpec().qualifiedName()
-                          + " --help shows the options");
+                          + " --help shows the usage)");
                   return USAGE;
                 })
             .execute(args);

@@ -205,7 +205,10 @@ class MainTest {
   @Test
   void badUsage_exitsWith2() {
     assertThat(kvlog("set", "only-a-key").code()).isEqualTo(2);
-    assertThat(kvlog("frobnicate").code()).isEqualTo(2);
+    Result unknown = kvlog("frobnicate");
+    assertThat(unknown.code()).isEqualTo(2);
+    assertThat(unknown.err().lines()).as(unknown.err()).hasSize(1);
+    assertThat(unknown.err()).startsWith("kvlog: ").contains("--help shows the usage");
   }
 
   @Test
