@@ -75,4 +75,27 @@ class CopyAcrossBackendsTest {
     assertThat(MainAccess.run("--url", schema.url(), "set", "k", "v").code()).isZero();
     assertThat(MainAccess.run("--url", schema.url(), "get", "k").out()).isEqualTo("v\n");
   }
+
+  @Test
+  void readCommands_onAnEmptyPostgresSchema_createNothing() throws Exception {
+    for (String[] read : new String[][] {{"get", "k"}, {"list"}, {"export"}, {"schema"}}) {
+      java.util.List<String> args =
+          new java.util.ArrayList<>(java.util.List.of("--url", schema.url()));
+      args.addAll(java.util.List.of(read));
+      MainAccess.Result r = MainAccess.run(args.toArray(new String[0]));
+      assertThat(r.code()).as(read[0]).isEqualTo(3);
+      assertThat(r.err()).as(read[0]).contains("holds no KVLog store", "never create one");
+    }
+    String name = schema.url().substring(schema.url().indexOf("currentSchema=") + 14);
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection(schema.url());
+        java.sql.PreparedStatement s =
+            c.prepareStatement(
+                "SELECT count(*) FROM pg_class WHERE relnamespace = ?::regnamespace")) {
+      s.setString(1, name);
+      try (java.sql.ResultSet rs = s.executeQuery()) {
+        rs.next();
+        assertThat(rs.getInt(1)).as("no table, sequence or index was created").isZero();
+      }
+    }
+  }
 }

@@ -43,7 +43,7 @@ final class Stores {
 
   /**
    * A file is opened read-only, without the owner lock: it must exist, and may be owned by a
-   * running application. PostgreSQL has no owner; its store is opened as usual.
+   * running application. On PostgreSQL, read-only transactions on one connection.
    */
   static Source read(Target target) {
     if (target.isFile()) {
@@ -75,33 +75,7 @@ final class Stores {
         }
       };
     }
-    PostgresKVStore<String, String> store = PostgresKVStore.builder(target.postgresUrl()).open();
-    return new Source() {
-      @Override
-      public Optional<String> get(String key) {
-        return store.get(key);
-      }
-
-      @Override
-      public void forEach(String from, String to, BiConsumer<String, String> action) {
-        store.range(from, to).forEach(e -> action.accept(e.getKey(), e.getValue()));
-      }
-
-      @Override
-      public int size() {
-        return store.size();
-      }
-
-      @Override
-      public int schemaVersion() {
-        return store.schemaVersion();
-      }
-
-      @Override
-      public void close() {
-        store.close();
-      }
-    };
+    return PostgresReader.open(target.postgresUrl(), target.display());
   }
 
   /**

@@ -107,6 +107,15 @@ public final class Migrations {
     return installedSqlite(c).version();
   }
 
+  /** The same for a PostgreSQL store, in the connection's current schema; reads only. */
+  public static int currentVersionPostgres(Connection c) throws SQLException {
+    return installed(
+            c,
+            has(c, "SELECT to_regclass('kvlog_schema') IS NOT NULL"),
+            has(c, "SELECT to_regclass('" + FLYWAY_HISTORY + "') IS NOT NULL"))
+        .version();
+  }
+
   /** What a database says about its schema version, and whether Flyway manages it. */
   record Installed(int version, boolean byFlyway) {}
 
