@@ -191,4 +191,90 @@ class TargetsTest {
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
     assertThat(Files.readString(out).trim()).isEqualTo("stderr terminal: true");
   }
+
+  /**
+   * Permission problems are not damage. Root reads everything, so the CLI runs as user nobody
+   * (needs root and runuser), from copies of the class path it can read: an unreadable store, and a
+   * closed store in a directory it cannot write (SQLite cannot create the -shm a WAL reader needs).
+   */
+  @Test
+  void check_tellsPermissionProblemsApartFromDamage() throws Exception {
+    Path runuser = Path.of("/usr/sbin/runuser");
+    assumeTrue(
+        "root".equals(System.getProperty("user.name")) && Files.isExecutable(runuser),
+        "needs root and runuser to run the CLI as an unprivileged user");
+    Files.setPosixFilePermissions(
+        dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    Path jars = Files.createDirectory(dir.resolve("cp"));
+    List<String> classPath = new ArrayList<>();
+    int n = 0;
+    for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+      Path source = Path.of(entry);
+      Path copy = jars.resolve((n++) + "-" + source.getFileName());
+      if (Files.isDirectory(source)) {
+        try (var walk = Files.walk(source)) {
+          for (Path f : (Iterable<Path>) walk::iterator) {
+            Path to = copy.resolve(source.relativize(f).toString());
+            if (Files.isDirectory(f)) {
+              Files.createDirectories(to);
+            } else {
+              Files.copy(f, to);
+            }
+          }
+        }
+      } else if (Files.exists(source)) {
+        Files.copy(source, copy);
+      }
+      classPath.add(copy.toString());
+    }
+    try (var walk = Files.walk(jars)) {
+      for (Path f : (Iterable<Path>) walk::iterator) {
+        f.toFile().setReadable(true, false);
+        f.toFile().setExecutable(Files.isDirectory(f), false);
+      }
+    }
+    Path locked = dir.resolve("locked");
+    Files.createDirectory(locked);
+    Path db = locked.resolve("kv.db");
+    assertThat(run("--file", db.toString(), "set", "k", "v").code()).isZero();
+    Files.deleteIfExists(locked.resolve("kv.db-lock"));
+    Files.setPosixFilePermissions(
+        locked, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+
+    Files.setPosixFilePermissions(
+        db, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+    String unreadable = asNobody(runuser, classPath, "--file", db.toString(), "check");
+    assertThat(unreadable)
+        .contains("exit 3", "permission denied", "this is not damage")
+        .doesNotContain("is damaged");
+
+    Files.setPosixFilePermissions(
+        db, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    String readOnlyDirectory = asNobody(runuser, classPath, "--file", db.toString(), "check");
+    assertThat(readOnlyDirectory)
+        .contains("exit 3", "this is not damage")
+        .doesNotContain("is damaged");
+    String get = asNobody(runuser, classPath, "--file", db.toString(), "get", "k");
+    assertThat(get).contains("exit 3", "cannot read " + db + " in place", "copy the store");
+  }
+
+  private String asNobody(Path runuser, List<String> classPath, String... args) throws Exception {
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                runuser.toString(),
+                "-u",
+                "nobody",
+                "--",
+                ProcessHandle.current().info().command().orElseThrow(),
+                "-Djava.io.tmpdir=/tmp",
+                "-cp",
+                String.join(java.io.File.pathSeparator, classPath),
+                "dev.kvlog.cli.Main"));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    return out + "exit " + p.exitValue();
+  }
 }
