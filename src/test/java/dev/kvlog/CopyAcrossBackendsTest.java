@@ -60,12 +60,42 @@ class CopyAcrossBackendsTest {
         .startsWith("schema version 2 at ");
     assertThat(MainAccess.run("--url", schema.url(), "schema").out()).isEqualTo("2\n");
     Path db = dir.resolve("kv.db");
+    assertThat(MainAccess.run("--file", db.toString(), "schema").code())
+        .as("schema only reads: it never creates a store")
+        .isEqualTo(3);
+    assertThat(db).doesNotExist();
+    assertThat(MainAccess.run("--file", db.toString(), "migrate").out())
+        .isEqualTo("schema version 1 at " + db + "\n");
     assertThat(MainAccess.run("--file", db.toString(), "schema").out()).isEqualTo("1\n");
     MainAccess.Result wrong =
         MainAccess.run("--url", schema.url(), "backup", dir.resolve("x.db").toString());
     assertThat(wrong.code()).isEqualTo(2);
-    assertThat(wrong.err()).contains("use --file");
+    assertThat(wrong.err()).contains("backup works on a SQLite store file", "pg_dump");
+    assertThat(wrong.err().lines()).hasSize(1);
     assertThat(MainAccess.run("--url", schema.url(), "set", "k", "v").code()).isZero();
     assertThat(MainAccess.run("--url", schema.url(), "get", "k").out()).isEqualTo("v\n");
+  }
+
+  @Test
+  void readCommands_onAnEmptyPostgresSchema_createNothing() throws Exception {
+    for (String[] read : new String[][] {{"get", "k"}, {"list"}, {"export"}, {"schema"}}) {
+      java.util.List<String> args =
+          new java.util.ArrayList<>(java.util.List.of("--url", schema.url()));
+      args.addAll(java.util.List.of(read));
+      MainAccess.Result r = MainAccess.run(args.toArray(new String[0]));
+      assertThat(r.code()).as(read[0]).isEqualTo(3);
+      assertThat(r.err()).as(read[0]).contains("holds no KVLog store", "never create one");
+    }
+    String name = schema.url().substring(schema.url().indexOf("currentSchema=") + 14);
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection(schema.url());
+        java.sql.PreparedStatement s =
+            c.prepareStatement(
+                "SELECT count(*) FROM pg_class WHERE relnamespace = ?::regnamespace")) {
+      s.setString(1, name);
+      try (java.sql.ResultSet rs = s.executeQuery()) {
+        rs.next();
+        assertThat(rs.getInt(1)).as("no table, sequence or index was created").isZero();
+      }
+    }
   }
 }

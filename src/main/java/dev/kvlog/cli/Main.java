@@ -1,29 +1,22 @@
 package dev.kvlog.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvlog.KVLog;
 import dev.kvlog.KVLogException;
-import dev.kvlog.KVLogStats;
+import dev.kvlog.KVLogReader;
 import dev.kvlog.KVStore;
+import dev.kvlog.StoreLockedException;
 import dev.kvlog.WriteBatch;
-import java.io.BufferedReader;
-import java.io.BufferedWriter;
 import java.io.IOException;
-import java.io.InputStreamReader;
+import java.io.InputStream;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
-import java.io.Reader;
 import java.io.UncheckedIOException;
-import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -31,9 +24,17 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
 /**
- * The {@code kvlog} command line: one command per operation over a store file, through the public
- * API only. Exit codes: 0 success, 1 key not found, 2 bad usage, 3 the store reported an error, 4
- * bad input data.
+ * The {@code kvlog} command line: one command per operation over a store file or a PostgreSQL URL,
+ * through the public API only.
+ *
+ * <p><b>A live store.</b> Read commands (get, list, export, stats, check, backup, schema) open a
+ * SQLite store with {@link KVLogReader}: read-only, without the owner lock, so they work while an
+ * application owns and writes the store, see only committed data, and never create or change a
+ * file. Write commands (set, delete, set-if-absent, cas, import, migrate) must own the store; while
+ * another process owns it they are refused, naming that process's pid, and nothing is written.
+ *
+ * <p>Exit codes: 0 success, 1 key not found, 2 bad usage, 3 the store reported an error, 4 bad
+ * input data, 5 condition not met. No stack traces and no secrets from a URL in any message.
  */
 @Command(
     name = "kvlog",
@@ -60,22 +61,23 @@ import picocli.CommandLine.ParentCommand;
     exitCodeList = {
       "0:success",
       "1:key not found",
-      "2:bad usage",
+      "2:bad usage (also: a command that cannot work on the given target)",
       "3:store error (message says what to do)",
       "4:bad input data",
       "5:condition not met (set-if-absent, cas)"
     })
 public final class Main implements Callable<Integer> {
   static final int NOT_FOUND = 1;
+  static final int USAGE = 2;
   static final int STORE_ERROR = 3;
   static final int BAD_INPUT = 4;
   static final int CONDITION_FAILED = 5;
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   @Option(
       names = {"-f", "--file"},
       defaultValue = "${env:KVLOG_FILE:-kvlog.db}",
-      description = "Store file (default: $KVLOG_FILE, else ./kvlog.db). Created if missing.")
+      description =
+          "Store file (default: $KVLOG_FILE, else ./kvlog.db). Only write commands create it.")
   Path file;
 
   @Option(
@@ -86,7 +88,18 @@ public final class Main implements Callable<Integer> {
               + " when standard error is a terminal).")
   Boolean progress;
 
+  @Option(
+      names = "--url",
+      description =
+          "Open the store at this JDBC URL instead of --file: jdbc:postgresql://host/db?... or"
+              + " jdbc:sqlite:FILE (also jdbc:sqlite:file:FILE; no URL parameters). backup, check"
+              + " and stats need a SQLite store.")
+  String url;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  /** Standard input, for {@code set KEY -} and {@code import -}. */
+  private InputStream stdin = System.in;
 
   public static void main(String[] args) {
     if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
@@ -96,16 +109,38 @@ public final class Main implements Callable<Integer> {
         new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
     PrintWriter err =
         new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
-    System.exit(run(out, err, args));
+    System.exit(run(System.in, out, err, args));
   }
 
   /** Runs the command line with the given output streams and returns its exit code. */
   static int run(PrintWriter out, PrintWriter err, String... args) {
+    return run(InputStream.nullInputStream(), out, err, args);
+  }
+
+  /** As above, with standard input. */
+  static int run(InputStream in, PrintWriter out, PrintWriter err, String... args) {
+    Main main = new Main();
+    main.stdin = in;
+    java.util.List<String> secrets = new java.util.ArrayList<>();
+    for (String arg : args) {
+      secrets.addAll(Target.secretsOf(arg));
+    }
     int code =
-        new CommandLine(new Main())
+        new CommandLine(main)
             .setOut(out)
             .setErr(err)
-            .setExecutionExceptionHandler(Main::handle)
+            .setExecutionExceptionHandler((e, cmd, parsed) -> handle(e, cmd, secrets))
+            .setParameterExceptionHandler(
+                (e, args2) -> {
+                  PrintWriter w = e.getCommandLine().getErr();
+                  w.println(
+                      "kvlog: "
+                          + Target.redact(e.getMessage(), secrets)
+                          + " ("
+                          + e.getCommandLine().getCommandSpec().qualifiedName()
+                          + " --help shows the usage)");
+                  return USAGE;
+                })
             .execute(args);
     out.flush();
     err.flush();
@@ -115,54 +150,85 @@ public final class Main implements Callable<Integer> {
   @Override
   public Integer call() {
     spec.commandLine().usage(spec.commandLine().getOut());
-    return CommandLine.ExitCode.USAGE;
+    return USAGE;
   }
 
-  private static int handle(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
+  private static int handle(Exception e, CommandLine cmd, java.util.List<String> secrets) {
     PrintWriter err = cmd.getErr();
-    if (e instanceof KVLogException) {
-      err.println("kvlog: " + e.getMessage());
-      return STORE_ERROR;
-    }
-    if (e instanceof IllegalArgumentException
+    int code;
+    String message = e.getMessage();
+    if (e instanceof Refused) {
+      code = USAGE;
+    } else if (e instanceof StoreLockedException) {
+      code = STORE_ERROR;
+      message = Stores.lockedMessage((StoreLockedException) e);
+    } else if (e instanceof KVLogException) {
+      code = STORE_ERROR;
+    } else if (e instanceof IllegalArgumentException
         || e instanceof NullPointerException
         || e instanceof BadInput) {
-      err.println("kvlog: " + e.getMessage());
-      return BAD_INPUT;
+      code = BAD_INPUT;
+    } else if (e instanceof java.nio.file.NoSuchFileException) {
+      code = STORE_ERROR;
+      message = message + ": no such file";
+    } else if (e instanceof IOException) {
+      code = STORE_ERROR;
+      message = e.toString();
+    } else if (e instanceof UncheckedIOException) {
+      code = STORE_ERROR;
+      message = e.getCause().toString();
+    } else {
+      // A bug. One line anyway: a stack trace helps no user, and could print a secret.
+      code = STORE_ERROR;
+      message = "internal error (please report it): " + e;
     }
-    if (e instanceof UncheckedIOException || e instanceof IOException) {
-      err.println("kvlog: " + e.getMessage());
-      return STORE_ERROR;
+    err.println("kvlog: " + Target.redact(message, secrets));
+    return code;
+  }
+
+  /** The target of --url if given, else of --file. */
+  Target target() {
+    return url != null ? Target.parse(url) : new Target(file, null);
+  }
+
+  /** The target, which must be a SQLite store file for {@code command}. */
+  Path storeFile(String command) {
+    Target t = target();
+    if (!t.isFile()) {
+      throw new Refused(
+          command
+              + " works on a SQLite store file, not on "
+              + t.display()
+              + (command.equals("backup") ? "; for PostgreSQL use pg_dump" : "")
+              + "; give --file or --url jdbc:sqlite:FILE");
     }
-    throw new IllegalStateException(e); // a bug: let picocli print the stack trace
+    return t.file();
   }
 
-  @Option(
-      names = "--url",
-      description =
-          "Open the store at this JDBC URL instead of --file: jdbc:postgresql://host/db?... or"
-              + " jdbc:sqlite:<file>. backup, check and stats need a SQLite file.")
-  String url;
+  /** The store opened for reading: read-only for a file, whether or not another process owns it. */
+  Stores.Source read() {
+    return Stores.read(target());
+  }
 
-  /** The SQLite store of --file (commands that only SQLite supports). */
-  KVLog<String, String> open() {
-    if (url != null) {
-      throw new CommandLine.ParameterException(
-          spec.commandLine(), "this command works on a SQLite store file: use --file, not --url");
+  /** The store opened for writing (a file is created if missing). */
+  KVStore<String, String> write() {
+    return Stores.write(target());
+  }
+
+  Progress progress(String task, long total) {
+    return Progress.start(progress, task, total);
+  }
+
+  /** A request the command cannot honour as given (exit code 2, one line). */
+  static final class Refused extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    Refused(String message) {
+      super(message);
     }
-    return KVLog.load(file);
   }
 
-  /** The store of --url if given, else of --file. */
-  KVStore<String, String> openAny() {
-    return url != null ? KVLog.connect(url) : KVLog.load(file);
-  }
-
-  String location() {
-    return url != null ? url : file.toString();
-  }
-
-  /** A problem in an import file, with its line number. */
+  /** A problem in the input data, with its line number (exit code 4). */
   static final class BadInput extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
@@ -171,23 +237,43 @@ public final class Main implements Callable<Integer> {
     }
   }
 
+  /** All of standard input as strict UTF-8. */
+  String readStdin(String what) throws IOException {
+    byte[] bytes = stdin.readAllBytes();
+    try {
+      return StandardCharsets.UTF_8
+          .newDecoder()
+          .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+          .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+          .decode(java.nio.ByteBuffer.wrap(bytes))
+          .toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new BadInput(what + " from standard input is not valid UTF-8; nothing was written");
+    }
+  }
+
   @Command(
       name = "set",
       mixinStandardHelpOptions = true,
-      description = "Store VALUE under KEY; returns once it is durable.")
+      description = {
+        "Store VALUE under KEY; returns once it is durable.",
+        "VALUE - reads the value from standard input, byte for byte (UTF-8; a trailing newline is"
+            + " kept): kvlog set config - < config.json"
+      })
   static final class Set implements Callable<Integer> {
     @ParentCommand Main main;
 
     @Parameters(index = "0", paramLabel = "KEY")
     String key;
 
-    @Parameters(index = "1", paramLabel = "VALUE")
+    @Parameters(index = "1", paramLabel = "VALUE", description = "The value, or - for stdin.")
     String value;
 
     @Override
-    public Integer call() {
-      try (KVStore<String, String> store = main.openAny()) {
-        store.set(key, value);
+    public Integer call() throws IOException {
+      String v = "-".equals(value) ? main.readStdin("the value") : value;
+      try (KVStore<String, String> store = main.write()) {
+        store.set(key, v);
       }
       return 0;
     }
@@ -196,7 +282,10 @@ public final class Main implements Callable<Integer> {
   @Command(
       name = "get",
       mixinStandardHelpOptions = true,
-      description = "Print the value of KEY; exit code 1 if it is absent.")
+      description = {
+        "Print the value of KEY; exit code 1 if it is absent.",
+        "Reads the committed value with one SELECT, also while an application owns the store."
+      })
   static final class Get implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -206,7 +295,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVStore<String, String> store = main.openAny()) {
+      try (Stores.Source store = main.read()) {
         Optional<String> value = store.get(key);
         if (value.isEmpty()) {
           spec.commandLine().getErr().println("kvlog: key not found: " + key);
@@ -231,7 +320,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVStore<String, String> store = main.openAny()) {
+      try (KVStore<String, String> store = main.write()) {
         store.delete(key);
       }
       return 0;
@@ -256,7 +345,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVStore<String, String> store = main.openAny()) {
+      try (KVStore<String, String> store = main.write()) {
         Optional<String> present = store.setIfAbsent(key, value);
         if (present.isPresent()) {
           spec.commandLine().getOut().println(present.get());
@@ -307,7 +396,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVStore<String, String> store = main.openAny()) {
+      try (KVStore<String, String> store = main.write()) {
         if (store.compareAndSet(key, expected.value, update.value)) {
           return 0;
         }
@@ -347,25 +436,35 @@ public final class Main implements Callable<Integer> {
     boolean json;
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() {
       if (prefix != null && (from != null || to != null)) {
-        throw new CommandLine.ParameterException(
-            spec.commandLine(), "use either --prefix or --from/--to, not both");
+        throw new Refused("use either --prefix or --from/--to, not both");
       }
       PrintWriter out = spec.commandLine().getOut();
-      try (KVStore<String, String> store = main.openAny();
-          Stream<Map.Entry<String, String>> entries =
-              prefix != null ? Stores.scan(store, prefix) : Stores.range(store, from, to)) {
-        for (Map.Entry<String, String> e :
-            (Iterable<Map.Entry<String, String>>) entries::iterator) {
-          if (json) {
-            out.println(jsonLine(e));
-          } else {
-            out.println(values ? e.getKey() + "\t" + e.getValue() : e.getKey());
-          }
+      try (Stores.Source store = main.read()) {
+        java.util.function.BiConsumer<String, String> print =
+            (k, v) -> {
+              if (json) {
+                out.println(line(k, v));
+              } else {
+                out.println(values ? k + "\t" + v : k);
+              }
+            };
+        if (prefix != null) {
+          store.forEachWithPrefix(prefix, print);
+        } else {
+          store.forEach(from, to, print);
         }
       }
       return 0;
+    }
+  }
+
+  static String line(String key, String value) {
+    try {
+      return JsonLines.write(key, value);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 
@@ -373,7 +472,8 @@ public final class Main implements Callable<Integer> {
       name = "backup",
       mixinStandardHelpOptions = true,
       description = {
-        "Write a consistent, fsynced copy of the store to TARGET (which must not exist).",
+        "Write a consistent, fsynced copy of the store to TARGET (which must not exist), also while"
+            + " an application owns and writes the store.",
         "Restore by opening the copy: kvlog --file TARGET list"
       })
   static final class Backup implements Callable<Integer> {
@@ -385,13 +485,15 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVLog<String, String> store = main.open()) {
+      try (KVLogReader store = KVLogReader.open(main.storeFile("backup"))) {
         int entries = store.size();
-        try (Progress progress = Progress.start(main, "backup", entries)) {
+        try (Progress progress = main.progress("backup", entries)) {
           store.backup(target);
           progress.stepTo(entries);
         }
-        spec.commandLine().getErr().println("backed up " + entries + " entries to " + target);
+        spec.commandLine()
+            .getErr()
+            .println("backed up " + entries + " entries (committed at the start) to " + target);
       }
       return 0;
     }
@@ -401,8 +503,9 @@ public final class Main implements Callable<Integer> {
       name = "check",
       mixinStandardHelpOptions = true,
       description = {
-        "Run SQLite's integrity_check on the store and print the problems found.",
-        "Exit code 0 if the file is sound, 3 if it is damaged (restore it from a backup)."
+        "Run SQLite's integrity_check on the store (read-only) and print the problems found.",
+        "Exit code 0 if the file is sound; 3 if it is damaged (restore it from a backup), or if"
+            + " it cannot be checked (missing, or not readable: the message says which)."
       })
   static final class Check implements Callable<Integer> {
     @ParentCommand Main main;
@@ -410,15 +513,33 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      java.util.List<String> problems = KVLog.check(main.file);
+      Path path = main.storeFile("check").toAbsolutePath().normalize();
+      PrintWriter err = spec.commandLine().getErr();
+      String access = Stores.accessProblem(path);
+      if (access != null) {
+        err.println("kvlog: " + access + "; nothing was checked (this is not damage)");
+        return STORE_ERROR;
+      }
+      java.util.List<String> problems;
+      try (KVLogReader reader = KVLogReader.open(path)) {
+        problems = reader.check();
+      } catch (KVLogException notOpenable) {
+        String denied = Stores.accessDenied(notOpenable);
+        if (denied != null) {
+          err.println("kvlog: " + denied + "; nothing was checked (this is not damage)");
+          return STORE_ERROR;
+        }
+        problems = KVLog.check(path); // works on a file too damaged to open
+        if (problems.isEmpty()) {
+          problems = java.util.List.of(notOpenable.getMessage());
+        }
+      }
       if (problems.isEmpty()) {
         spec.commandLine().getOut().println("ok");
         return 0;
       }
       problems.forEach(spec.commandLine().getOut()::println);
-      spec.commandLine()
-          .getErr()
-          .println("kvlog: " + main.file + " is damaged; restore it from a backup");
+      err.println("kvlog: " + path + " is damaged; restore it from a backup");
       return STORE_ERROR;
     }
   }
@@ -429,8 +550,9 @@ public final class Main implements Callable<Integer> {
       description = {
         "Copy every entry from one store to another, in batches of 1000, then verify that the"
             + " target holds each source entry (count and SHA-256 over the entries in key order).",
-        "Stores are SQLite files or JDBC URLs. Safe to re-run: entries are upserted, and keys"
-            + " that only the target has are left alone.",
+        "Stores are SQLite files or JDBC URLs. The source is only read (it may be in use); the"
+            + " target must not be owned by another process. Safe to re-run: entries are"
+            + " upserted, and keys that only the target has are left alone.",
         "Example: kvlog copy --from kv.db --to 'jdbc:postgresql://db/app?user=app'"
       })
   static final class Copy implements Callable<Integer> {
@@ -445,48 +567,61 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-      if (from.equals(to)) {
-        throw new CommandLine.ParameterException(
-            spec.commandLine(), "--from and --to are the same store");
+      Target source = Target.parse(from);
+      Target destination = Target.parse(to);
+      if (source.isFile()
+              && destination.isFile()
+              && source
+                  .file()
+                  .toAbsolutePath()
+                  .normalize()
+                  .equals(destination.file().toAbsolutePath().normalize())
+          || from.equals(to)) {
+        throw new Refused("--from and --to are the same store");
       }
-      java.security.MessageDigest source = java.security.MessageDigest.getInstance("SHA-256");
-      java.security.MessageDigest target = java.security.MessageDigest.getInstance("SHA-256");
-      int copied = 0;
-      int mismatched = 0;
-      try (KVStore<String, String> src = Stores.open(from);
-          KVStore<String, String> dst = Stores.open(to);
-          Progress progress = Progress.start(main, "copy", Stores.size(src))) {
+      java.security.MessageDigest sourceSum = java.security.MessageDigest.getInstance("SHA-256");
+      java.security.MessageDigest targetSum = java.security.MessageDigest.getInstance("SHA-256");
+      int[] counts = new int[2]; // copied, mismatched
+      try (Stores.Source src = Stores.read(source);
+          KVStore<String, String> dst = Stores.write(destination);
+          Progress progress = main.progress("copy", src.size())) {
         java.util.List<Map.Entry<String, String>> chunk = new java.util.ArrayList<>();
-        try (Stream<Map.Entry<String, String>> entries = Stores.range(src, null, null)) {
-          java.util.Iterator<Map.Entry<String, String>> it = entries.iterator();
-          while (it.hasNext()) {
-            chunk.add(it.next());
-            if (chunk.size() == 1000 || !it.hasNext()) {
+        Runnable flush =
+            () -> {
               WriteBatch<String, String> batch = new WriteBatch<>();
               chunk.forEach(e -> batch.set(e.getKey(), e.getValue()));
               Stores.write(dst, batch);
               for (Map.Entry<String, String> e : chunk) {
-                digest(source, e.getKey(), e.getValue());
+                digest(sourceSum, e.getKey(), e.getValue());
                 String there = dst.get(e.getKey()).orElse(null);
-                digest(target, e.getKey(), there);
+                digest(targetSum, e.getKey(), there);
                 if (!e.getValue().equals(there)) {
-                  mismatched++;
+                  counts[1]++;
                 }
               }
-              copied += chunk.size();
+              counts[0] += chunk.size();
               progress.stepBy(chunk.size());
               chunk.clear();
-            }
-          }
-        }
+            };
+        src.forEach(
+            null,
+            null,
+            (k, v) -> {
+              chunk.add(Map.entry(k, v));
+              if (chunk.size() == 1000) {
+                flush.run();
+              }
+            });
+        flush.run();
       }
-      String sum = java.util.HexFormat.of().formatHex(source.digest());
-      String got = java.util.HexFormat.of().formatHex(target.digest());
+      int copied = counts[0];
+      String sum = java.util.HexFormat.of().formatHex(sourceSum.digest());
+      String got = java.util.HexFormat.of().formatHex(targetSum.digest());
       PrintWriter err = spec.commandLine().getErr();
-      if (mismatched > 0 || !sum.equals(got)) {
+      if (counts[1] > 0 || !sum.equals(got)) {
         err.println(
             "kvlog: copy verification failed: "
-                + mismatched
+                + counts[1]
                 + " of "
                 + copied
                 + " entries differ in the target (another writer?); re-run the copy");
@@ -508,15 +643,15 @@ public final class Main implements Callable<Integer> {
   @Command(
       name = "schema",
       mixinStandardHelpOptions = true,
-      description = "Print the store's installed schema version (opening applies pending ones).")
+      description = "Print the store's installed schema version (read-only; migrate applies).")
   static final class Schema implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
-      try (KVStore<String, String> store = main.openAny()) {
-        spec.commandLine().getOut().println(Stores.schemaVersion(store));
+      try (Stores.Source store = main.read()) {
+        spec.commandLine().getOut().println(store.schemaVersion());
       }
       return 0;
     }
@@ -528,6 +663,7 @@ public final class Main implements Callable<Integer> {
       description = {
         "Apply pending schema versions (sql/sqlite or sql/postgresql) and print the version now"
             + " installed. Each version applies in one transaction with its record in kvlog_schema."
+            + " A store whose schema Flyway manages is left to Flyway."
       })
   static final class Migrate implements Callable<Integer> {
     @ParentCommand Main main;
@@ -535,24 +671,24 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVStore<String, String> store = main.openAny()) {
+      try (KVStore<String, String> store = main.write()) {
         spec.commandLine()
             .getOut()
-            .println("schema version " + Stores.schemaVersion(store) + " at " + main.location());
+            .println(
+                "schema version " + Stores.schemaVersion(store) + " at " + main.target().display());
       }
       return 0;
     }
   }
 
-  static String jsonLine(Map.Entry<String, String> e) throws IOException {
-    ObjectNode line = JSON.createObjectNode().put("key", e.getKey()).put("value", e.getValue());
-    return JSON.writeValueAsString(line);
-  }
-
   @Command(
       name = "export",
       mixinStandardHelpOptions = true,
-      description = "Write every entry as JSON lines ({\"key\":…,\"value\":…}), in key order.")
+      description = {
+        "Write every entry as JSON lines ({\"key\":…,\"value\":…}), in key order, from one"
+            + " consistent snapshot (also while an application writes the store).",
+        "The output file is created owner-only (rw-------) and never overwritten without --force."
+      })
   static final class Export implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -562,27 +698,28 @@ public final class Main implements Callable<Integer> {
         description = "File to write (default: standard output).")
     Path output;
 
+    @Option(
+        names = "--force",
+        description = "Replace --output if it exists (atomically, once the export is complete).")
+    boolean force;
+
     @Override
     public Integer call() throws IOException {
-      Writer stdout = spec.commandLine().getOut();
-      try (KVStore<String, String> store = main.openAny();
-          Progress progress = Progress.start(main, "export", Stores.size(store));
-          Stream<Map.Entry<String, String>> entries = Stores.range(store, null, null);
-          Writer w =
-              output == null
-                  ? new BufferedWriter(stdout) {
-                    @Override
-                    public void close() throws IOException {
-                      flush(); // leave standard output open
-                    }
-                  }
-                  : Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
-        for (Map.Entry<String, String> e :
-            (Iterable<Map.Entry<String, String>>) entries::iterator) {
-          w.write(jsonLine(e));
-          w.write('\n');
-          progress.step();
-        }
+      if (output != null && Files.exists(output) && !force) {
+        throw new Refused(
+            output + " already exists; export never overwrites: add --force or choose a new path");
+      }
+      try (Stores.Source store = main.read();
+          Progress progress = main.progress("export", store.size());
+          ExportFile w = ExportFile.open(output, spec.commandLine().getOut())) {
+        store.forEach(
+            null,
+            null,
+            (k, v) -> {
+              w.writeLine(line(k, v));
+              progress.step();
+            });
+        w.commit(force);
       }
       return 0;
     }
@@ -591,11 +728,14 @@ public final class Main implements Callable<Integer> {
   @Command(
       name = "import",
       mixinStandardHelpOptions = true,
-      description =
-          "Set every entry of a JSON lines file (as written by export), "
-              + Import.BATCH
-              + " lines per transaction. A bad line stops the import and names the line; every"
-              + " line before it is durable.")
+      description = {
+        "Set every entry of a JSON lines file (as written by export), "
+            + Import.BATCH
+            + " lines per transaction.",
+        "Each line must be exactly one {\"key\":\"…\",\"value\":\"…\"} object in UTF-8. The first"
+            + " bad line (or value the store refuses) stops the import with exit code 4 and its"
+            + " line number; every line before it is imported and durable, nothing after it."
+      })
   static final class Import implements Callable<Integer> {
     static final int BATCH = 1000;
 
@@ -611,67 +751,53 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-      int count = 0;
-      long size = "-".equals(input) ? -1 : Files.size(Path.of(input));
-      try (KVStore<String, String> store = main.openAny();
-          Progress progress = Progress.start(main, "import", size);
-          BufferedReader in = new BufferedReader(reader(input))) {
-        WriteBatch<String, String> batch = new WriteBatch<>();
-        String text;
-        try {
-          for (int lineNo = 1; (text = in.readLine()) != null; lineNo++) {
-            progress.stepBy(text.length() + 1L);
-            if (text.isBlank()) {
-              continue;
-            }
-            JsonNode line;
-            try {
-              line = JSON.readTree(text);
-            } catch (IOException e) {
-              throw new BadInput(input + " line " + lineNo + " is not JSON");
-            }
-            if (!line.isObject()
-                || !line.path("key").isTextual()
-                || !line.path("value").isTextual()) {
-              throw new BadInput(
-                  input
-                      + " line "
-                      + lineNo
-                      + " must be {\"key\": \"…\", \"value\": \"…\"} with string key and value");
-            }
-            batch.set(line.get("key").asText(), line.get("value").asText());
-            if (batch.size() == BATCH) {
-              Stores.write(store, batch);
-              count += batch.size();
-              batch = new WriteBatch<>();
-            }
-          }
-          Stores.write(store, batch);
-          count += batch.size();
-        } catch (BadInput | IllegalArgumentException e) {
-          Stores.write(store, batch); // the valid lines before the bad one
-          count += batch.size();
-          throw new BadInput(
-              e.getMessage() + "; the " + count + " entries before it were imported");
-        }
+      boolean stdin = "-".equals(input);
+      String name = stdin ? "standard input" : input;
+      if (!stdin && !Files.isRegularFile(Path.of(input))) {
+        throw new Refused(
+            "cannot import "
+                + input
+                + ": "
+                + (Files.exists(Path.of(input)) ? "not a regular file" : "no such file")
+                + "; give a JSON lines file, or - for standard input");
       }
-      spec.commandLine().getErr().println("imported " + count + " entries");
+      long size = stdin ? -1 : Files.size(Path.of(input));
+      try (InputStream raw = stdin ? main.stdin : Files.newInputStream(Path.of(input));
+          KVStore<String, String> store = main.write();
+          Progress progress = main.progress("import", size)) {
+        Importer importer = new Importer(store, name, BATCH);
+        JsonLines.Reader lines =
+            new JsonLines.Reader(new java.io.BufferedInputStream(raw, 1 << 16));
+        while (true) {
+          Map.Entry<String, String> entry;
+          try {
+            entry = lines.next();
+          } catch (JsonLines.BadLine bad) {
+            importer.stop(lines.lineNumber(), "is not valid: it " + bad.getMessage());
+            return BAD_INPUT; // not reached: stop throws
+          }
+          if (entry == null) {
+            break;
+          }
+          importer.add(lines.lineNumber(), entry.getKey(), entry.getValue());
+          progress.stepTo(lines.lineNumber());
+        }
+        importer.finish();
+        spec.commandLine().getErr().println("imported " + importer.imported() + " entries");
+      }
       return 0;
-    }
-
-    private static Reader reader(String input) throws IOException {
-      return "-".equals(input)
-          ? new InputStreamReader(System.in, StandardCharsets.UTF_8)
-          : Files.newBufferedReader(Path.of(input), StandardCharsets.UTF_8);
     }
   }
 
   @Command(
       name = "stats",
       mixinStandardHelpOptions = true,
-      description =
-          "Print size and file statistics. Counters (commits, latency) cover this command's own"
-              + " session with the store; programs read them from KVLog.stats().")
+      description = {
+        "Print the store's path, committed entries, file sizes and schema version (read-only, also"
+            + " while an application owns the store).",
+        "Commit counters (commits, group sizes, latency, checkpoints) live in the owning process:"
+            + " read them there with KVLog.stats()."
+      })
   static final class Stats implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -681,27 +807,14 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-      KVLogStats s;
-      try (KVLog<String, String> store = main.open()) {
+      KVLogReader.Stats s;
+      try (KVLogReader store = KVLogReader.open(main.storeFile("stats"))) {
         s = store.stats();
       }
       PrintWriter out = spec.commandLine().getOut();
       if (json) {
         out.println(
-            JSON.writeValueAsString(
-                JSON.createObjectNode()
-                    .put("path", s.path().toString())
-                    .put("entries", s.entries())
-                    .put("databaseBytes", s.databaseBytes())
-                    .put("walBytes", s.walBytes())
-                    .put("schemaVersion", s.schemaVersion())
-                    .put("commits", s.commits())
-                    .put("writes", s.writes())
-                    .put("largestGroup", s.largestGroup())
-                    .put("commitP50Micros", s.commitP50Micros())
-                    .put("commitP99Micros", s.commitP99Micros())
-                    .put("checkpoints", s.checkpoints())
-                    .put("externalReloads", s.externalReloads())));
+            new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(s.asMap()));
       } else {
         out.printf("path            %s%n", s.path());
         out.printf("entries         %d%n", s.entries());

@@ -1,43 +1,158 @@
 package dev.kvlog.cli;
 
 import dev.kvlog.KVLog;
+import dev.kvlog.KVLogException;
+import dev.kvlog.KVLogReader;
 import dev.kvlog.KVStore;
 import dev.kvlog.PostgresKVStore;
+import dev.kvlog.StoreLockedException;
 import dev.kvlog.WriteBatch;
+import dev.kvlog.internal.OwnerLock;
+import dev.kvlog.internal.Text;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
-import java.util.stream.Stream;
+import java.util.Optional;
+import java.util.function.BiConsumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.sqlite.SQLiteException;
 
-/** What the CLI needs beyond {@link KVStore}, for either backend. */
+/** Opens what a {@link Target} names for reading or writing, for either backend. */
 final class Stores {
   private Stores() {}
 
-  /** A store file path, or a JDBC URL (jdbc:sqlite:... or jdbc:postgresql:...). */
-  static KVStore<String, String> open(String location) {
-    return location.startsWith("jdbc:") ? KVLog.connect(location) : KVLog.load(Path.of(location));
-  }
+  /** What read commands need: a SQLite file read-only, or a PostgreSQL store. */
+  interface Source extends AutoCloseable {
+    Optional<String> get(String key);
 
-  /** Entries with from <= key < to (nulls: unbounded), in key order. */
-  static Stream<Map.Entry<String, String>> range(
-      KVStore<String, String> store, String from, String to) {
-    if (store instanceof KVLog) {
-      return ((KVLog<String, String>) store).range(from, to);
+    /** Entries with from <= key < to (nulls: unbounded), in key order, from one snapshot. */
+    void forEach(String from, String to, BiConsumer<String, String> action);
+
+    default void forEachWithPrefix(String prefix, BiConsumer<String, String> action) {
+      forEach(prefix.isEmpty() ? null : prefix, Text.successorOfPrefix(prefix), action);
     }
-    return ((PostgresKVStore<String, String>) store).range(from, to).stream();
+
+    int size();
+
+    int schemaVersion();
+
+    @Override
+    void close();
   }
 
-  /** Entries whose keys start with {@code prefix}, in key order. */
-  static Stream<Map.Entry<String, String>> scan(KVStore<String, String> store, String prefix) {
-    if (store instanceof KVLog) {
-      return ((KVLog<String, String>) store).scan(prefix);
+  /**
+   * A file is opened read-only, without the owner lock: it must exist, and may be owned by a
+   * running application. On PostgreSQL, read-only transactions on one connection.
+   */
+  static Source read(Target target) {
+    if (target.isFile()) {
+      KVLogReader reader = KVLogReader.open(target.file());
+      return new Source() {
+        @Override
+        public Optional<String> get(String key) {
+          return reader.get(key);
+        }
+
+        @Override
+        public void forEach(String from, String to, BiConsumer<String, String> action) {
+          reader.forEach(from, to, action);
+        }
+
+        @Override
+        public int size() {
+          return reader.size();
+        }
+
+        @Override
+        public int schemaVersion() {
+          return reader.schemaVersion();
+        }
+
+        @Override
+        public void close() {
+          reader.close();
+        }
+      };
     }
-    return range(store, prefix, null).takeWhile(e -> e.getKey().startsWith(prefix));
+    return PostgresReader.open(target.postgresUrl(), target.display());
   }
 
-  static int size(KVStore<String, String> store) {
-    return store instanceof KVLog
-        ? ((KVLog<String, String>) store).size()
-        : ((PostgresKVStore<String, String>) store).size();
+  /**
+   * The store opened for writing: a file is created if missing, and refused while another process
+   * owns it (see {@link #lockedMessage}).
+   */
+  static KVStore<String, String> write(Target target) {
+    return target.isFile()
+        ? KVLog.load(target.file())
+        : PostgresKVStore.builder(target.postgresUrl()).open();
+  }
+
+  private static final Pattern PID = Pattern.compile("pid ([0-9]+)");
+
+  /**
+   * The CLI's answer to a write on a store another process owns: refused, naming the owner's pid if
+   * its lock file records one. (The alternative, committing beside the owner as an external change,
+   * would make the owner's cache stale for up to its polling interval and race its writes' prior
+   * values; refusing keeps the owner the only writer.)
+   */
+  static String lockedMessage(StoreLockedException e) {
+    String message = e.getMessage();
+    if (message.contains("in this JVM")) {
+      return message;
+    }
+    String path = message.substring(0, Math.max(0, message.indexOf(" is open for writing")));
+    String owner = "another process";
+    if (!path.isEmpty()) {
+      try {
+        Matcher pid = PID.matcher(Files.readString(OwnerLock.lockFile(Path.of(path))));
+        if (pid.find()) {
+          owner = "process " + pid.group(1);
+        }
+      } catch (IOException | RuntimeException unreadable) {
+        // the pid is a courtesy; the refusal stands without it
+      }
+    } else {
+      path = "the store";
+    }
+    return path
+        + " is owned by "
+        + owner
+        + ", so kvlog will not write to it (nothing was written): make the change through that"
+        + " process, or stop it and retry. Read commands (get, list, export, stats, check, backup)"
+        + " work while it runs.";
+  }
+
+  /** Why {@code path} cannot be checked at all, or null if it can be read. */
+  static String accessProblem(Path path) {
+    if (!Files.exists(path)) {
+      return path + " does not exist; check the path";
+    }
+    if (!Files.isRegularFile(path)) {
+      return path + " is not a regular file; give the store's .db file";
+    }
+    if (!Files.isReadable(path)) {
+      return path
+          + " cannot be read by this process (permission denied); fix its permissions or run as"
+          + " the user that owns it";
+    }
+    return null;
+  }
+
+  /** The message of {@code e} if SQLite refused access (permissions), else null. */
+  static String accessDenied(KVLogException e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof SQLiteException) {
+        String code = ((SQLiteException) t).getResultCode().name();
+        if (code.startsWith("SQLITE_CANTOPEN")
+            || code.startsWith("SQLITE_PERM")
+            || code.startsWith("SQLITE_AUTH")
+            || code.equals("SQLITE_READONLY_DIRECTORY")) {
+          return e.getMessage() + " (access denied)";
+        }
+      }
+    }
+    return null;
   }
 
   static void write(KVStore<String, String> store, WriteBatch<String, String> batch) {

@@ -40,6 +40,17 @@ public final class Backup {
 
   /** Writes a durable, consistent copy of the store at {@code source} to {@code target}. */
   public static void write(Database database, Path source, Path target) {
+    write(database::connection, source, target);
+  }
+
+  /** Where a backup gets the connection it reads from (and closes). */
+  @FunctionalInterface
+  public interface ConnectionSource {
+    Connection get() throws SQLException;
+  }
+
+  /** As above, reading through a connection from {@code connections} (a read-only one will do). */
+  public static void write(ConnectionSource connections, Path source, Path target) {
     Path absolute = target.toAbsolutePath().normalize();
     Path dir = absolute.getParent();
     if (Files.exists(absolute)) {
@@ -62,7 +73,7 @@ public final class Backup {
     try {
       // Created empty and owner-only first: VACUUM INTO accepts an empty file and keeps its mode.
       Files.createFile(temporary, StoreFiles.ownerOnly());
-      try (Connection c = database.connection();
+      try (Connection c = connections.get();
           PreparedStatement vacuum = c.prepareStatement("VACUUM INTO ?")) {
         vacuum.setString(1, temporary.toString());
         vacuum.execute();

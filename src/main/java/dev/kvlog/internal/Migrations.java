@@ -18,9 +18,14 @@ import java.util.List;
  * with its record, so a crash or a failing statement leaves the previous version intact. A store
  * whose recorded version is newer than this build knows is refused, never downgraded.
  *
- * <p>The file names follow Flyway's {@code V<version>__<description>.sql}, so the same folders can
- * be handed to Flyway or any tool of that convention (KVLog's own table is {@code kvlog_schema},
- * not Flyway's history table).
+ * <p><b>Flyway.</b> The file names follow Flyway's {@code V<version>__<description>.sql}, so the
+ * same folders can be handed to Flyway. Whoever applied a store's first version keeps its
+ * migrations: a store with a {@code flyway_schema_history} table (Flyway created its schema, or
+ * took the store over with {@code baseline}) is Flyway's. Its version is the highest of Flyway's
+ * successful versions and {@code kvlog_schema}'s; KVLog opens it when that is the version it needs
+ * and otherwise refuses, telling the user to run Flyway, and never applies a script itself, so
+ * Flyway's history always lists every script applied. Only Flyway's default history table name is
+ * recognised.
  */
 public final class Migrations {
   /** The scripts this build knows, in order; the test suite checks this against {@code sql/}. */
@@ -44,19 +49,15 @@ public final class Migrations {
       try (Statement s = c.createStatement()) {
         s.execute("SELECT pg_advisory_xact_lock(" + Database.APPLICATION_ID + ")");
       }
-      int current;
-      try (Statement s = c.createStatement();
-          ResultSet rs = s.executeQuery("SELECT to_regclass('kvlog_schema') IS NOT NULL")) {
-        rs.next();
-        current = 0;
-        if (rs.getBoolean(1)) {
-          try (ResultSet v = s.executeQuery("SELECT coalesce(max(version), 0) FROM kvlog_schema")) {
-            v.next();
-            current = v.getInt(1);
-          }
-        }
-      }
-      refuseNewer(where, current, version(POSTGRESQL_SCRIPTS.get(POSTGRESQL_SCRIPTS.size() - 1)));
+      Installed installed =
+          installed(
+              c,
+              has(c, "SELECT to_regclass('kvlog_schema') IS NOT NULL"),
+              has(c, "SELECT to_regclass('" + FLYWAY_HISTORY + "') IS NOT NULL"));
+      int current = installed.version();
+      int latest = version(POSTGRESQL_SCRIPTS.get(POSTGRESQL_SCRIPTS.size() - 1));
+      refuseNewer(where, current, latest);
+      refuseIfFlywayBehind(where, installed, latest, PG_DIRECTORY);
       for (String name : POSTGRESQL_SCRIPTS) {
         int version = version(name);
         if (version > current) {
@@ -96,21 +97,98 @@ public final class Migrations {
     return version(SQLITE_SCRIPTS.get(SQLITE_SCRIPTS.size() - 1));
   }
 
-  /** The version recorded in the database; 0 for an empty database. */
+  /** Flyway's default history table: its presence means Flyway manages the store's schema. */
+  static final String FLYWAY_HISTORY = "flyway_schema_history";
+
+  /**
+   * The installed schema version: the highest of {@code kvlog_schema}'s and Flyway's; 0 for an
+   * empty database.
+   */
   public static int currentVersion(Connection c) throws SQLException {
+    return installedSqlite(c).version();
+  }
+
+  /** The same for a PostgreSQL store, in the connection's current schema; reads only. */
+  public static int currentVersionPostgres(Connection c) throws SQLException {
+    return installed(
+            c,
+            has(c, "SELECT to_regclass('kvlog_schema') IS NOT NULL"),
+            has(c, "SELECT to_regclass('" + FLYWAY_HISTORY + "') IS NOT NULL"))
+        .version();
+  }
+
+  /** What a database says about its schema version, and whether Flyway manages it. */
+  record Installed(int version, boolean byFlyway) {}
+
+  private static Installed installedSqlite(Connection c) throws SQLException {
+    String exists = "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = '%s'";
+    return installed(
+        c,
+        has(c, String.format(exists, "kvlog_schema")),
+        has(c, String.format(exists, FLYWAY_HISTORY)));
+  }
+
+  private static boolean has(Connection c, String query) throws SQLException {
     try (Statement s = c.createStatement();
-        ResultSet rs =
-            s.executeQuery(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'kvlog_schema'")) {
+        ResultSet rs = s.executeQuery(query)) {
       rs.next();
-      if (rs.getInt(1) == 0) {
-        return 0;
+      return rs.getBoolean(1);
+    }
+  }
+
+  private static Installed installed(Connection c, boolean kvlogTable, boolean flywayTable)
+      throws SQLException {
+    int version = 0;
+    if (kvlogTable) {
+      try (Statement s = c.createStatement();
+          ResultSet rs = s.executeQuery("SELECT coalesce(max(version), 0) FROM kvlog_schema")) {
+        rs.next();
+        version = rs.getInt(1);
       }
     }
-    try (Statement s = c.createStatement();
-        ResultSet rs = s.executeQuery("SELECT coalesce(max(version), 0) FROM kvlog_schema")) {
-      rs.next();
-      return rs.getInt(1);
+    if (flywayTable) {
+      // Flyway keeps versions as text ("1", "1.1"); KVLog's are whole numbers.
+      try (Statement s = c.createStatement();
+          ResultSet rs =
+              s.executeQuery(
+                  "SELECT version FROM "
+                      + FLYWAY_HISTORY
+                      + " WHERE success AND version IS NOT NULL")) {
+        while (rs.next()) {
+          String text = rs.getString(1).trim();
+          if (!text.matches("[0-9]{1,9}")) {
+            throw new SchemaException(
+                FLYWAY_HISTORY
+                    + " records version "
+                    + text
+                    + ", which is not a KVLog schema version (KVLog's are whole numbers: V1, V2,"
+                    + " ...); the store's schema was changed by migrations KVLog does not know");
+          }
+          version = Math.max(version, Integer.parseInt(text));
+        }
+      }
+    }
+    return new Installed(version, flywayTable);
+  }
+
+  /**
+   * A Flyway-managed store below the version this build needs is refused: applying the scripts here
+   * would leave them out of Flyway's history, and Flyway would later try to apply them again.
+   */
+  private static void refuseIfFlywayBehind(
+      String where, Installed installed, int latest, String directory) {
+    if (installed.byFlyway() && installed.version() < latest) {
+      throw new SchemaException(
+          where
+              + " has schema version "
+              + installed.version()
+              + " and is managed by Flyway ("
+              + FLYWAY_HISTORY
+              + "), but this KVLog build needs version "
+              + latest
+              + "; run flyway migrate with the scripts of "
+              + directory
+              + " (KVLog leaves a Flyway-managed schema to Flyway; the store was not changed)");
     }
   }
 
@@ -134,14 +212,16 @@ public final class Migrations {
   /** Applies {@code scripts} (in version order) above the installed version. */
   public static int migrate(Connection c, Path database, List<Script> scripts) {
     int latest = version(scripts.get(scripts.size() - 1).name());
-    int current;
+    Installed installed;
     try {
-      current = currentVersion(c);
+      installed = installedSqlite(c);
     } catch (SQLException e) {
       throw new SchemaException(
           "cannot read the schema version of " + database + ": " + e.getMessage(), e);
     }
+    int current = installed.version();
     refuseNewer(database.toString(), current, latest);
+    refuseIfFlywayBehind(database.toString(), installed, latest, DIRECTORY);
     for (Script script : scripts) {
       int version = version(script.name());
       if (version > current) {
