@@ -3,12 +3,14 @@ package dev.kvlog;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.kvlog.internal.Migrations;
+import dev.kvlog.internal.Secrets;
 import dev.kvlog.internal.Text;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -87,7 +89,10 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
       pool = new HikariDataSource(config);
     } catch (RuntimeException e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
-      throw new StoreOpenException("cannot connect to " + where + ": " + cause.getMessage(), e);
+      List<String> secrets = Secrets.of(b.url);
+      throw new StoreOpenException(
+          "cannot connect to " + where + ": " + Secrets.redact(cause.getMessage(), secrets),
+          Secrets.scrub(e, secrets));
     }
     try {
       String schema;
@@ -107,7 +112,10 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
       if (e instanceof KVLogException) {
         throw (KVLogException) e;
       }
-      throw new StoreOpenException("cannot open the store at " + where + ": " + e.getMessage(), e);
+      List<String> secrets = Secrets.of(b.url);
+      throw new StoreOpenException(
+          "cannot open the store at " + where + ": " + Secrets.redact(e.getMessage(), secrets),
+          Secrets.scrub(e, secrets));
     }
   }
 
@@ -519,9 +527,9 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     }
   }
 
-  /** The URL without its password, for messages. */
+  /** The URL without its secrets (user-info password, password-like parameters), for messages. */
   static String redact(String url) {
-    return url.replaceAll("(?i)(password=)[^&]*", "$1***");
+    return Secrets.redact(url);
   }
 
   /** Stops the change feed and closes the pool. Idempotent. */

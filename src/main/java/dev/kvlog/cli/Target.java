@@ -1,10 +1,8 @@
 package dev.kvlog.cli;
 
+import dev.kvlog.internal.Secrets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Where a command points: a SQLite store file, or a PostgreSQL JDBC URL. Parses what the user typed
@@ -85,51 +83,13 @@ record Target(Path file, String postgresUrl) {
     return p;
   }
 
-  private static final Pattern USER_INFO = Pattern.compile("//([^/@?#]*)@");
-  private static final Pattern SECRET_PARAMETER =
-      Pattern.compile("(?i)[?&;]([a-z]*(?:password|secret|token|key)[a-z]*)=([^&;#]*)");
-
-  /** Every secret written in {@code url}: a user-info password, and password-like parameters. */
+  /** Every secret written in {@code url}; see {@link Secrets#of}. */
   static List<String> secretsOf(String url) {
-    List<String> secrets = new ArrayList<>();
-    if (url == null) {
-      return secrets;
-    }
-    Matcher userInfo = USER_INFO.matcher(url);
-    if (userInfo.find()) {
-      String info = userInfo.group(1);
-      int colon = info.indexOf(':');
-      if (colon >= 0 && colon + 1 < info.length()) {
-        secrets.add(info.substring(colon + 1));
-      }
-    }
-    Matcher parameter = SECRET_PARAMETER.matcher(url);
-    while (parameter.find()) {
-      if (!parameter.group(2).isEmpty()) {
-        secrets.add(parameter.group(2));
-      }
-    }
-    return secrets;
+    return Secrets.of(url);
   }
 
-  /** {@code text} with every occurrence of each secret (raw or %-decoded) replaced by ***. */
+  /** {@code text} with every secret masked; see {@link Secrets#redact}. */
   static String redact(String text, List<String> secrets) {
-    if (text == null) {
-      return null;
-    }
-    String out = text;
-    for (String secret : secrets) {
-      out = out.replace(secret, "***");
-      try {
-        String decoded =
-            java.net.URLDecoder.decode(secret, java.nio.charset.StandardCharsets.UTF_8);
-        if (!decoded.isEmpty()) {
-          out = out.replace(decoded, "***");
-        }
-      } catch (IllegalArgumentException malformed) {
-        // not %-encoded: the raw form was replaced
-      }
-    }
-    return out;
+    return Secrets.redact(text, secrets);
   }
 }
