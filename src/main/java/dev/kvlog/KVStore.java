@@ -5,6 +5,11 @@ import java.util.Optional;
 /**
  * A durable key-value store: reads come from memory, writes return once they are durable.
  *
+ * <p>A write returns once it is durable, or throws {@link WriteFailedException} with the store
+ * unchanged, or throws one whose {@link WriteFailedException#outcomeUnknown()} is true: the write
+ * may or may not have been applied (a connection lost after COMMIT was sent, an I/O error during
+ * the commit). Never anything else: an outcome that cannot be known is not reported as a failure.
+ *
  * <p>Implementations are thread-safe: one instance may be shared by any number of platform threads,
  * virtual threads and asynchronous tasks without external locking.
  *
@@ -29,7 +34,9 @@ public interface KVStore<K, V> extends AutoCloseable {
    * @return the value the key held before this call, if any
    * @throws NullPointerException if {@code key} or {@code value} is null
    * @throws IllegalArgumentException if the encoded key or value is not valid UTF-16
-   * @throws WriteFailedException if the log could not commit the change; the store is unchanged
+   * @throws WriteFailedException if the change could not be committed: unchanged if {@link
+   *     WriteFailedException#outcomeUnknown()} is false, otherwise it may or may not have been
+   *     applied (re-read before retrying)
    * @throws StoreClosedException if the store is closed
    */
   Optional<V> set(K key, V value);
@@ -40,7 +47,9 @@ public interface KVStore<K, V> extends AutoCloseable {
    * @return the value the key held before this call, if any
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if the encoded key is not valid UTF-16
-   * @throws WriteFailedException if the log could not commit the change; the store is unchanged
+   * @throws WriteFailedException if the change could not be committed: unchanged if {@link
+   *     WriteFailedException#outcomeUnknown()} is false, otherwise it may or may not have been
+   *     applied (re-read before retrying)
    * @throws StoreClosedException if the store is closed
    */
   Optional<V> delete(K key);
@@ -53,7 +62,9 @@ public interface KVStore<K, V> extends AutoCloseable {
    *     stored
    * @throws NullPointerException if {@code key} or {@code value} is null
    * @throws IllegalArgumentException if the encoded key or value is not valid UTF-16
-   * @throws WriteFailedException if the log could not commit the change; the store is unchanged
+   * @throws WriteFailedException if the change could not be committed: unchanged if {@link
+   *     WriteFailedException#outcomeUnknown()} is false, otherwise it may or may not have been
+   *     applied (re-read before retrying)
    * @throws StoreClosedException if the store is closed
    */
   Optional<V> setIfAbsent(K key, V value);
@@ -68,7 +79,9 @@ public interface KVStore<K, V> extends AutoCloseable {
    *     held something else, in which case nothing was written
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if the encoded key or a value is not valid UTF-16
-   * @throws WriteFailedException if the log could not commit the change; the store is unchanged
+   * @throws WriteFailedException if the change could not be committed: unchanged if {@link
+   *     WriteFailedException#outcomeUnknown()} is false, otherwise it may or may not have been
+   *     applied (re-read before retrying)
    * @throws StoreClosedException if the store is closed
    */
   boolean compareAndSet(K key, V expected, V newValue);
