@@ -278,7 +278,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * @throws StoreOpenException if {@code file} does not exist
    */
   public static List<String> check(Path file) {
-    return Database.checkFile(file.toAbsolutePath().normalize());
+    return Database.checkFile(StoreFiles.existingFile(file));
   }
 
   /**
@@ -652,7 +652,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         if (sidecars != null) { // only as the owner: before that, the files may be another's
           StoreFiles.removeCreatedSidecars(file, sidecars);
         }
-        ownerLock.close();
+        ownerLock.closeRefused(); // deletes the lock file if this open created it
         if (e instanceof KVLogException) {
           throw (KVLogException) e;
         }
