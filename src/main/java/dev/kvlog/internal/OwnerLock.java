@@ -53,6 +53,9 @@ public final class OwnerLock implements AutoCloseable {
   /** Channels on a lock file another owner here holds: closing one would drop that owner's lock. */
   private static final List<FileChannel> NEVER_CLOSED = new ArrayList<>();
 
+  /** Test seam: runs after the lock file is opened and before it is locked. */
+  static volatile Runnable beforeLock = () -> {};
+
   private final Path database;
   private final Path lockFile;
   private final List<Object> keys; // guarded by HELD_IN_THIS_JVM
@@ -225,6 +228,7 @@ public final class OwnerLock implements AutoCloseable {
         closeUnlocked(opened); // replaced since the look; nothing of ours is locked on it
         continue;
       }
+      beforeLock.run();
       FileLock taken;
       try {
         taken = opened.tryLock();
