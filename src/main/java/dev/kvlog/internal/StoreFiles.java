@@ -48,7 +48,7 @@ public final class StoreFiles {
    *     cannot be created or written
    */
   public static Path checkPath(Path file) {
-    Path path = file.toAbsolutePath();
+    Path path = physical(file.toAbsolutePath());
     Path real;
     if (Files.isSymbolicLink(path) && !Files.exists(path)) {
       real = newFileThroughLinks(path);
@@ -59,6 +59,7 @@ public final class StoreFiles {
                 + " is a directory; give KVLog the path of a database file, such as "
                 + path.resolve("kv.db"));
       }
+      Path name = fileName(path);
       Path dir = path.getParent();
       try {
         Files.createDirectories(dir);
@@ -66,10 +67,7 @@ public final class StoreFiles {
         throw new StoreOpenException("cannot create directory " + dir + " for the store: " + e, e);
       }
       try {
-        real =
-            Files.exists(path)
-                ? path.toRealPath()
-                : dir.toRealPath().resolve(fileName(path).toString());
+        real = Files.exists(path) ? path.toRealPath() : dir.toRealPath().resolve(name.toString());
       } catch (IOException e) {
         throw new StoreOpenException("cannot resolve " + path + " to its real path: " + e, e);
       }
@@ -117,6 +115,35 @@ public final class StoreFiles {
       throw new IllegalArgumentException(
           "directory " + path.getParent() + " does not exist (" + e + "); create it first", e);
     }
+  }
+
+  /**
+   * {@code path} (absolute) with its longest existing prefix replaced by that prefix's real path,
+   * as the OS resolves it; the rest, which does not exist and so holds no links, is normalized
+   * lexically ({@code missing/..} then means what it would once {@code missing} were created). May
+   * still end in a dangling symbolic link.
+   */
+  private static Path physical(Path path) {
+    Path prefix = path;
+    while (prefix != null && !Files.exists(prefix)) {
+      prefix = prefix.getParent();
+    }
+    if (prefix == null) {
+      return path.normalize();
+    }
+    Path real;
+    try {
+      real = prefix.toRealPath();
+    } catch (IOException e) {
+      throw new StoreOpenException("cannot resolve " + prefix + " to its real path: " + e, e);
+    }
+    if (prefix.getNameCount() == path.getNameCount()) {
+      return real;
+    }
+    Path rest = path.subpath(prefix.getNameCount(), path.getNameCount());
+    Path candidate = real.resolve(rest).normalize();
+    // With ".." gone, names of the rest may now exist (missing/../link): resolve them too.
+    return rest.normalize().equals(rest) ? candidate : physical(candidate);
   }
 
   /** The last element of {@code path}, which must name a file: not {@code .} or {@code ..}. */
