@@ -237,7 +237,8 @@ class FileDoorsTest {
 
     assertThatThrownBy(() -> KVLog.load(db).close())
         .isInstanceOf(StoreOpenException.class)
-        .hasMessageContaining("corrupt");
+        .hasMessageContaining("is corrupt: SQLite's check found")
+        .hasMessageContaining("Restore it from a backup");
     assertUnchanged(db, damaged);
     assertThat(namesIn(dir)).containsExactly("kv.db");
   }
@@ -272,7 +273,8 @@ class FileDoorsTest {
 
     assertThatThrownBy(() -> KVLog.load(copy).close())
         .isInstanceOf(StoreOpenException.class)
-        .hasMessageContaining("corrupt");
+        .hasMessageContaining("is corrupt: SQLite's check found")
+        .hasMessageContaining("Restore it from a backup");
     assertUnchanged(copy, damaged);
     assertUnchanged(dir.resolve("copy.db-wal"), wal);
     assertThat(namesIn(dir)).containsExactlyInAnyOrder("kv.db", "copy.db", "copy.db-wal");

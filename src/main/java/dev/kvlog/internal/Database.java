@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.sqlite.SQLiteErrorCode;
 
 /**
  * The HikariCP pool over sqlite-jdbc, and the checks that it is configured as promised.
@@ -196,7 +197,7 @@ public final class Database implements AutoCloseable {
         }
       }
     } catch (SQLException e) {
-      throw new StoreOpenException(Errors.describe(path, e), e);
+      throw new StoreOpenException(describeCheckFailure(path, e), e);
     }
   }
 
@@ -251,19 +252,34 @@ public final class Database implements AutoCloseable {
     try (ReadOnlyView view = ReadOnlyView.of(path)) {
       return check(view.connection(), true);
     } catch (SQLException e) {
-      return List.of(Errors.describe(path, e));
+      return List.of(describeCheckFailure(path, e));
     }
   }
 
   /** Names the damage and what to do about it. */
   public static String corruptionMessage(Path path, List<String> problems) {
+    return damaged(
+        path,
+        (problems.size() >= 100 ? "100 or more" : Integer.toString(problems.size()))
+            + (problems.size() == 1 ? " problem" : " problems")
+            + ", first: "
+            + String.join("; ", problems.subList(0, Math.min(3, problems.size()))));
+  }
+
+  private static String damaged(Path path, String found) {
     return path
         + " is corrupt: SQLite's check found "
-        + (problems.size() >= 100 ? "100 or more" : Integer.toString(problems.size()))
-        + " problems, first: "
-        + String.join("; ", problems.subList(0, Math.min(3, problems.size())))
+        + found
         + ". Restore it from a backup. KVLog will not open or repair it (a repair could delete"
         + " data); sqlite3's .recover command can salvage what is readable into a new file";
+  }
+
+  /** The message for a check that SQLite stopped with an error: damage named as damage. */
+  private static String describeCheckFailure(Path path, SQLException e) {
+    if (Errors.primaryCode(e) == SQLiteErrorCode.SQLITE_CORRUPT.code) {
+      return damaged(path, "damage it cannot read past (" + e.getMessage() + ")");
+    }
+    return Errors.describe(path, e);
   }
 
   @Override

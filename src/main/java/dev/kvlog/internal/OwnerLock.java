@@ -28,11 +28,11 @@ import java.util.Set;
  *
  * <p>Invariant: one owner per store file, whatever the path. Across processes the OS lock decides;
  * it is on one file whatever path named the store, because {@link StoreFiles#checkPath} resolves
- * symbolic links, {@link StoreFiles#check} refuses a store file with several hard links, and a bind
- * mount reaches the same directory inode and so the same lock file. Within this JVM the registry
- * decides, keyed by identities that no path can disguise: the lock file's directory entry (the
- * directory's device and inode plus the name), the database file's and the lock file's own device
- * and inode.
+ * symbolic links, {@link StoreFiles#check} refuses a store file with several hard links, a bind
+ * mount of the directory reaches the same directory inode and so the same lock file, and a bind
+ * mount of the single file is refused ({@link MountPoints}). Within this JVM the registry decides,
+ * keyed by identities that no path can disguise: the lock file's directory entry (the directory's
+ * device and inode plus the name), the database file's and the lock file's own device and inode.
  *
  * <p>Invariant: no path closes a descriptor of a lock file that another owner in this JVM holds.
  * Closing any descriptor of a file drops every POSIX lock this process holds on it, so the registry
@@ -40,11 +40,16 @@ import java.util.Set;
  * reach a lock this JVM holds ({@link OverlappingFileLockException}), that channel is kept open
  * forever instead of being closed.
  *
+ * <p>Invariant: the lock file is deleted only by the process holding its lock, and an opener holds
+ * a lock only if, after locking, the path still names the file it locked ({@link #acquire}); so a
+ * deletion can never give two owners (one locking a file without a name, one a new file). It is
+ * never followed if it is a symbolic link, and must be a regular file.
+ *
  * <p>The OS releases the lock when the owner dies, so a stale lock file left by a crash never
- * blocks a reopen. The file is left in place on close: deleting it would race with a process that
- * has just opened it. For the same reason a lock file is created only once the store file has
- * passed every check ({@link #lock}); a store opened before is locked first ({@link #lockIfExists})
- * so that an owned store is refused before anything reads it.
+ * blocks a reopen. The file is created only once the store file has passed every check ({@link
+ * #lock}), deleted again if the open is refused after all ({@link #closeRefused}: SQLite's own lock
+ * held by another connection, say), and left in place on close. A store opened before is locked
+ * first ({@link #lockIfExists}) so that an owned store is refused before anything reads it.
  */
 public final class OwnerLock implements AutoCloseable {
   /** Identities of the stores owned in this JVM. Guarded by itself. */

@@ -21,10 +21,13 @@ import java.nio.file.attribute.PosixFilePermissions;
  *
  * <p>Invariant: refusing a file never changes it. Everything here that can refuse an existing file
  * only reads its metadata; the database file is created, and the {@code -lock} file too, only once
- * every check has passed. Doors: a symbolic link (resolved by {@link #checkPath}), a hard link
- * (refused by {@link #check}), a bind mount (same directory inode: one lock file, see {@link
- * OwnerLock}). Not covered: renaming or unlinking the file of an open store (SQLite's own "how to
- * corrupt" list), which no lock file can see.
+ * every check has passed. Doors: a symbolic link (resolved by {@link #checkPath}, physically, so
+ * {@code link/..} means what the OS means), a hard link (refused by {@link #check}), a bind mount
+ * of the directory (same directory inode: one lock file, see {@link OwnerLock}), a bind mount of
+ * the single file (refused, {@link MountPoints}), a {@code -wal}, {@code -shm} or {@code -journal}
+ * that is a link or a directory (refused by {@link #check}: SQLite would follow it or fail on it).
+ * Not covered: renaming or unlinking the file of an open store (SQLite's own "how to corrupt"
+ * list), which no lock file can see.
  */
 public final class StoreFiles {
   private static final boolean POSIX =
