@@ -652,7 +652,8 @@ class FileDoorsTest {
                 () ->
                     KVLog.builder(db).busyTimeout(java.time.Duration.ofMillis(200)).open().close())
             .isInstanceOf(StoreOpenException.class)
-            .hasMessageContaining("locked");
+            .hasMessageContaining(db + " is locked by another connection")
+            .hasMessageContaining("close it and retry");
         assertThat(namesIn(dir)).containsExactly("kv.db");
       } finally {
         s.execute("ROLLBACK");

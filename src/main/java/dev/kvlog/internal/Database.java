@@ -77,6 +77,11 @@ public final class Database implements AutoCloseable {
       pool = new HikariDataSource(config);
     } catch (RuntimeException e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
+      if (cause instanceof SQLException
+          && Errors.primaryCode((SQLException) cause) == SQLiteErrorCode.SQLITE_BUSY.code) {
+        // Another connection (a sqlite3 shell's transaction) holds SQLite's lock on the file.
+        throw new StoreOpenException(Errors.describe(path, (SQLException) cause), e);
+      }
       throw new StoreOpenException(
           "cannot open SQLite database " + path + ": " + cause.getMessage(), e);
     }
