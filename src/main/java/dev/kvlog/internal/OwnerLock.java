@@ -97,7 +97,10 @@ public final class OwnerLock implements AutoCloseable {
     }
     keys.add(List.of("entry", directory, lockFile.getFileName().toString()));
     addFileKey(keys, database);
-    addFileKey(keys, lockFile);
+    Object lockKey = StoreFiles.fileKeyNoFollow(lockFile); // a link there is refused, not followed
+    if (lockKey != null) {
+      keys.add(List.of("inode", lockKey));
+    }
     synchronized (HELD_IN_THIS_JVM) {
       for (Object key : keys) {
         if (HELD_IN_THIS_JVM.contains(key)) {
