@@ -565,6 +565,31 @@ class FileDoorsTest {
     assertThat(namesIn(dir)).containsExactlyInAnyOrder("y.db", "y.db-wal");
   }
 
+  /** The same for a newer-schema store whose newer schema is only in a -wal without its -shm. */
+  @Test
+  void newerSchemaStoreWithAWalButNoShm_isRefused_noShmLeft() throws Exception {
+    Path made = Files.createDirectories(dir.resolve("made")).resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(made)) {
+      store.set("k", "v");
+    }
+    Path db = dir.resolve("kv.db");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + made);
+        Statement s = c.createStatement()) {
+      s.execute("PRAGMA wal_autocheckpoint=0");
+      s.executeUpdate("INSERT INTO kvlog_schema(version, description) VALUES (99, 'future')");
+      Files.copy(made, db);
+      Files.copy(made.resolveSibling("kv.db-wal"), dir.resolve("kv.db-wal"));
+    }
+    byte[] before = Files.readAllBytes(db);
+    byte[] wal = Files.readAllBytes(dir.resolve("kv.db-wal"));
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(SchemaException.class)
+        .hasMessageContaining("has schema version 99");
+    assertUnchanged(db, before);
+    assertUnchanged(dir.resolve("kv.db-wal"), wal);
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("made", "kv.db", "kv.db-wal");
+  }
+
   @Test
   void check_ofAClosedStore_createsNoSidecars() throws Exception {
     Path db = dir.resolve("kv.db");
