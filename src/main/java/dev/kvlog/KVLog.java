@@ -316,14 +316,15 @@ public final class KVLog<K, V> implements KVStore<K, V> {
 
   /**
    * Runs SQLite's full {@code PRAGMA integrity_check} on a store file that need not be openable (a
-   * damaged one, say), through a read-only connection that changes nothing; safe while another
-   * process has the store open.
+   * damaged one, say), through a read-only connection that changes nothing and creates no {@code
+   * -wal} or {@code -shm} (so it also works on a closed store in a read-only directory); safe while
+   * another process has the store open. The path is resolved as the OS resolves it.
    *
    * @return the problems found (at most 100), empty if the file is sound
    * @throws StoreOpenException if {@code file} does not exist
    */
   public static List<String> check(Path file) {
-    return Database.checkFile(file.toAbsolutePath().normalize());
+    return Database.checkFile(StoreFiles.existingFile(file));
   }
 
   /**
@@ -693,9 +694,11 @@ public final class KVLog<K, V> implements KVStore<K, V> {
      * loads the table into memory. A refused file is left byte-identical, with no {@code -wal},
      * {@code -shm} or {@code -lock} file left beside it.
      *
-     * @throws StoreOpenException if the path cannot hold a store (a directory, a dangling symbolic
-     *     link, an unwritable directory), or the file is not a KVLog store, is damaged, or has more
-     *     than one hard link
+     * @throws StoreOpenException if the path cannot hold a store (a directory, a symbolic link into
+     *     a missing directory, an unwritable directory, a mount point of its own, a {@code -lock},
+     *     {@code -wal} or {@code -shm} name that is a link or a directory, a lock file that cannot
+     *     be created), or the file is not a KVLog store, is damaged, has more than one hard link,
+     *     or SQLite's own lock is held by another connection past {@code busyTimeout}
      * @throws StoreLockedException if another process or store object has it open
      * @throws SchemaException if the store's schema is newer than this build or a migration failed
      */
@@ -747,7 +750,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
         if (sidecars != null) { // only as the owner: before that, the files may be another's
           StoreFiles.removeCreatedSidecars(file, sidecars);
         }
-        ownerLock.close();
+        ownerLock.closeRefused(); // deletes the lock file if this open created it
         if (e instanceof KVLogException) {
           throw (KVLogException) e;
         }

@@ -237,7 +237,8 @@ class FileDoorsTest {
 
     assertThatThrownBy(() -> KVLog.load(db).close())
         .isInstanceOf(StoreOpenException.class)
-        .hasMessageContaining("corrupt");
+        .hasMessageContaining("is corrupt: SQLite's check found")
+        .hasMessageContaining("Restore it from a backup");
     assertUnchanged(db, damaged);
     assertThat(namesIn(dir)).containsExactly("kv.db");
   }
@@ -272,10 +273,11 @@ class FileDoorsTest {
 
     assertThatThrownBy(() -> KVLog.load(copy).close())
         .isInstanceOf(StoreOpenException.class)
-        .hasMessageContaining("corrupt");
+        .hasMessageContaining("is corrupt: SQLite's check found")
+        .hasMessageContaining("Restore it from a backup");
     assertUnchanged(copy, damaged);
     assertUnchanged(dir.resolve("copy.db-wal"), wal);
-    assertThat(dir.resolve("copy.db-lock")).doesNotExist();
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("kv.db", "copy.db", "copy.db-wal");
   }
 
   @Test
@@ -414,6 +416,291 @@ class FileDoorsTest {
       assertThat(store.get("k")).contains("v");
     }
     assertThat(namesIn(db.getParent())).containsExactlyInAnyOrder("k?v#%41.db", "k?v#%41.db-lock");
+  }
+
+  // ---- second review of issue 10 ----------------------------------------------------------
+
+  /**
+   * A bind mount of the single store file: SQLite names -wal, -shm and -lock after the path, so
+   * each path got its own and two processes owned one store (an acknowledged write was lost).
+   */
+  @Test
+  void bindMountedStoreFile_isRefused_soTwoProcessesCannotBothOwnIt() throws Exception {
+    assumeTrue("root".equals(System.getProperty("user.name")), "mount --bind needs root");
+    Path realDir = Files.createDirectories(dir.resolve("real"));
+    Path otherDir = Files.createDirectories(dir.resolve("other"));
+    Path real = realDir.resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(real)) {
+      store.set("k", "orig");
+    }
+    Path other = Files.createFile(otherDir.resolve("kv.db"));
+    Process m =
+        new ProcessBuilder("mount", "--bind", real.toString(), other.toString())
+            .redirectErrorStream(true)
+            .start();
+    String mountOut = new String(m.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assumeTrue(m.waitFor() == 0, "mount --bind failed: " + mountOut);
+    try {
+      Process owner = ChildJvm.start(HoldStoreChild.class, real.toString());
+      try {
+        assertThat(firstLine(owner)).isEqualTo("OPEN");
+        assertThatThrownBy(() -> KVLog.load(other).close())
+            .isInstanceOf(StoreOpenException.class)
+            .hasMessageContaining(other + " is a mount point of its own")
+            .hasMessageContaining("Mount the directory that holds the store instead");
+        assertThat(namesIn(otherDir)).containsExactly("kv.db");
+      } finally {
+        stop(owner);
+      }
+      Process viaMount = ChildJvm.start(HoldStoreChild.class, other.toString());
+      String said = firstLine(viaMount);
+      stop(viaMount);
+      assertThat(said).startsWith("REFUSED ").contains("mount point");
+    } finally {
+      new ProcessBuilder("umount", "-l", other.toString()).start().waitFor();
+    }
+  }
+
+  @Test
+  void lockFileThatIsASymlink_isNeverFollowed_andTheOpenIsRefused() throws Exception {
+    Path victim = Files.createDirectories(dir.resolve("elsewhere")).resolve("victim.txt");
+    Files.writeString(victim, "IMPORTANT DATA, NOT KVLOG'S\n");
+    Path storeDir = Files.createDirectories(dir.resolve("store"));
+    Path lock = Files.createSymbolicLink(storeDir.resolve("kv.db-lock"), victim);
+    assertThatThrownBy(() -> KVLog.load(storeDir.resolve("kv.db")).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("the lock file " + lock)
+        .hasMessageContaining("is a symbolic link")
+        .hasMessageContaining("Remove " + lock);
+    assertThat(Files.readString(victim)).isEqualTo("IMPORTANT DATA, NOT KVLOG'S\n");
+    assertThat(namesIn(storeDir)).containsExactly("kv.db-lock");
+
+    // A dangling one: the same refusal (it was a raw NullPointerException), nothing created.
+    Files.delete(lock);
+    Files.createSymbolicLink(lock, dir.resolve("nowhere/x"));
+    assertThatThrownBy(() -> KVLog.load(storeDir.resolve("kv.db")).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("is a symbolic link");
+    assertThat(dir.resolve("nowhere")).doesNotExist();
+    assertThat(namesIn(storeDir)).containsExactly("kv.db-lock");
+  }
+
+  @Test
+  void lockFileThatIsADirectoryOrFifo_isRefused_sayingWhatItIs() throws Exception {
+    Path db = dir.resolve("kv.db");
+    Path lock = Files.createDirectory(dir.resolve("kv.db-lock"));
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining(lock + " of " + db + " is a directory")
+        .hasMessageNotContaining("write access");
+    assertThat(namesIn(dir)).containsExactly("kv.db-lock");
+    Files.delete(lock);
+    Process fifo = new ProcessBuilder("mkfifo", lock.toString()).start();
+    assumeTrue(fifo.waitFor() == 0, "mkfifo is not available");
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("is not a regular file");
+    assertThat(namesIn(dir)).containsExactly("kv.db-lock");
+  }
+
+  /** The lock file cannot be created (here: /proc takes no new files): a clear error, no NPE. */
+  @Test
+  void lockFileThatCannotBeCreated_givesAClearStoreOpenException() {
+    assumeTrue(Files.isDirectory(Path.of("/proc/self")), "needs Linux /proc");
+    assertThatThrownBy(() -> KVLog.load(Path.of("/proc/kv.db")).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("/proc/kv.db")
+        .hasMessageContaining("choose");
+  }
+
+  /** {@code A/link/../kv.db} is, to the OS, the kv.db beside the link's target (B), not A/kv.db. */
+  @Test
+  void dotDotAfterASymlinkedDirectory_meansWhatTheOsMeans_forOpenBackupAndCheck() throws Exception {
+    Path a = Files.createDirectories(dir.resolve("A"));
+    Path b = Files.createDirectories(dir.resolve("B"));
+    Files.createDirectories(b.resolve("sub"));
+    Files.createSymbolicLink(a.resolve("link"), b.resolve("sub"));
+    try (KVLog<String, String> store = KVLog.load(b.resolve("kv.db"))) {
+      store.set("k", "precious");
+    }
+    Path viaLink = a.resolve("link/../kv.db");
+    try (KVLog<String, String> store = KVLog.load(viaLink)) {
+      assertThat(store.get("k")).contains("precious");
+      store.backup(a.resolve("link/../copy.db"));
+    }
+    assertThat(KVLog.check(viaLink)).isEmpty();
+    assertThat(b.resolve("copy.db")).exists();
+    assertThat(namesIn(a)).containsExactly("link");
+  }
+
+  /** A WAL-mode file whose -wal was copied without its -shm: the check must not create one. */
+  @Test
+  void foreignWalDatabaseWithoutShm_isRefused_andCheckedWithoutLeavingAnyFile() throws Exception {
+    Path x = dir.resolve("x.db");
+    Path y = dir.resolve("y.db");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + x);
+        Statement s = c.createStatement()) {
+      s.execute("PRAGMA journal_mode=WAL");
+      s.execute("PRAGMA wal_autocheckpoint=0");
+      s.execute("CREATE TABLE t(a)");
+      s.execute("INSERT INTO t VALUES (1)");
+      Files.copy(x, y);
+      Files.copy(dir.resolve("x.db-wal"), dir.resolve("y.db-wal"));
+    }
+    for (String name : namesIn(dir)) {
+      if (name.startsWith("x.db")) {
+        Files.delete(dir.resolve(name));
+      }
+    }
+    byte[] db = Files.readAllBytes(y);
+    byte[] wal = Files.readAllBytes(dir.resolve("y.db-wal"));
+    assertThatThrownBy(() -> KVLog.load(y).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining("not a KVLog store")
+        .hasMessageContaining("tables=[t]"); // the table is only in the -wal: it was read
+    assertUnchanged(y, db);
+    assertUnchanged(dir.resolve("y.db-wal"), wal);
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("y.db", "y.db-wal");
+    assertThat(KVLog.check(y)).isEmpty();
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("y.db", "y.db-wal");
+  }
+
+  /** The same for a newer-schema store whose newer schema is only in a -wal without its -shm. */
+  @Test
+  void newerSchemaStoreWithAWalButNoShm_isRefused_noShmLeft() throws Exception {
+    Path made = Files.createDirectories(dir.resolve("made")).resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(made)) {
+      store.set("k", "v");
+    }
+    Path db = dir.resolve("kv.db");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + made);
+        Statement s = c.createStatement()) {
+      s.execute("PRAGMA wal_autocheckpoint=0");
+      s.executeUpdate("INSERT INTO kvlog_schema(version, description) VALUES (99, 'future')");
+      Files.copy(made, db);
+      Files.copy(made.resolveSibling("kv.db-wal"), dir.resolve("kv.db-wal"));
+    }
+    byte[] before = Files.readAllBytes(db);
+    byte[] wal = Files.readAllBytes(dir.resolve("kv.db-wal"));
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(SchemaException.class)
+        .hasMessageContaining("has schema version 99");
+    assertUnchanged(db, before);
+    assertUnchanged(dir.resolve("kv.db-wal"), wal);
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("made", "kv.db", "kv.db-wal");
+  }
+
+  @Test
+  void check_ofAClosedStore_createsNoSidecars() throws Exception {
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      store.set("k", "v");
+    }
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("kv.db", "kv.db-lock");
+    assertThat(KVLog.check(db)).isEmpty();
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("kv.db", "kv.db-lock");
+  }
+
+  @Test
+  void check_ofAClosedWalStore_inAReadOnlyDirectory_works() throws Exception {
+    Path data = Files.createDirectories(dir.resolve("data"));
+    try (KVLog<String, String> store = KVLog.load(data.resolve("kv.db"))) {
+      store.set("k", "v");
+    }
+    Path ro;
+    boolean mounted = false;
+    if ("root".equals(System.getProperty("user.name"))) { // root ignores directory permissions
+      ro = Files.createDirectories(dir.resolve("ro"));
+      Process m =
+          new ProcessBuilder("mount", "--bind", "-o", "ro", data.toString(), ro.toString())
+              .redirectErrorStream(true)
+              .start();
+      String out = new String(m.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assumeTrue(m.waitFor() == 0, "mount --bind -o ro failed: " + out);
+      mounted = true;
+    } else {
+      ro = data;
+      assumeTrue(data.toFile().setWritable(false), "cannot make the directory read-only");
+    }
+    try {
+      assertThat(Files.isWritable(ro.resolve("kv.db"))).as("read-only").isFalse();
+      assertThat(KVLog.check(ro.resolve("kv.db"))).isEmpty();
+    } finally {
+      if (mounted) {
+        new ProcessBuilder("umount", "-l", ro.toString()).start().waitFor();
+      } else {
+        data.toFile().setWritable(true);
+      }
+    }
+    assertThat(namesIn(data)).containsExactlyInAnyOrder("kv.db", "kv.db-lock");
+  }
+
+  /** A restored backup (rollback mode) with a stray -shm or -wal that is not a regular file. */
+  @Test
+  void straySidecarThatIsASymlinkOrDirectory_isRefused_fileUnchanged_nothingLeft()
+      throws Exception {
+    Path db = rollbackModeStore();
+    byte[] before = Files.readAllBytes(db);
+    Path victim = Files.writeString(dir.resolve("victim"), "x");
+    Path shm = Files.createSymbolicLink(dir.resolve("kv.db-shm"), victim);
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining(shm + " is a symbolic link")
+        .hasMessageContaining("Remove " + shm);
+    assertUnchanged(db, before);
+    assertThat(Files.readString(victim)).isEqualTo("x");
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("kv.db", "kv.db-shm", "victim");
+
+    Files.delete(shm);
+    Path wal = Files.createDirectory(dir.resolve("kv.db-wal"));
+    assertThatThrownBy(() -> KVLog.load(db).close())
+        .isInstanceOf(StoreOpenException.class)
+        .hasMessageContaining(wal + " is a directory");
+    assertUnchanged(db, before);
+    assertThat(namesIn(dir)).containsExactlyInAnyOrder("kv.db", "kv.db-wal", "victim");
+  }
+
+  /**
+   * Refused by SQLite's own lock (another connection holds BEGIN EXCLUSIVE on a rollback-mode
+   * store, so the pool's switch to WAL gets SQLITE_BUSY) after the lock file was created: the lock
+   * file is removed again, the file unchanged.
+   */
+  @Test
+  void refusalBySqlitesOwnLock_leavesNoLockFile_andTheFileUnchanged() throws Exception {
+    Path db = rollbackModeStore();
+    byte[] before = Files.readAllBytes(db);
+    try (Connection holder = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = holder.createStatement()) {
+      s.execute("BEGIN EXCLUSIVE");
+      try {
+        assertThatThrownBy(
+                () ->
+                    KVLog.builder(db).busyTimeout(java.time.Duration.ofMillis(200)).open().close())
+            .isInstanceOf(StoreOpenException.class)
+            .hasMessageContaining(db + " is locked by another connection")
+            .hasMessageContaining("close it and retry");
+        assertThat(namesIn(dir)).containsExactly("kv.db");
+      } finally {
+        s.execute("ROLLBACK");
+      }
+    }
+    assertUnchanged(db, before);
+    assertThat(namesIn(dir)).containsExactly("kv.db");
+  }
+
+  /** A KVLog store switched to rollback mode (as a restored backup is), without its lock file. */
+  private Path rollbackModeStore() throws Exception {
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      store.set("k", "v");
+    }
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = c.createStatement()) {
+      s.execute("PRAGMA journal_mode=DELETE");
+    }
+    Files.delete(dir.resolve("kv.db-lock"));
+    assertThat(namesIn(dir)).containsExactly("kv.db");
+    return db;
   }
 
   // ---- helpers --------------------------------------------------------------------------------

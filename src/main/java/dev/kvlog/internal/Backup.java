@@ -1,10 +1,12 @@
 package dev.kvlog.internal;
 
 import dev.kvlog.KVLogException;
+import dev.kvlog.StoreOpenException;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
@@ -51,19 +53,15 @@ public final class Backup {
 
   /** As above, reading through a connection from {@code connections} (a read-only one will do). */
   public static void write(ConnectionSource connections, Path source, Path target) {
-    Path absolute = target.toAbsolutePath().normalize();
+    refuseExisting(target.toAbsolutePath());
+    Path absolute; // physical: "link/../copy.db" lands beside the link's target, as the OS says
+    try {
+      absolute = StoreFiles.newFile(target);
+    } catch (StoreOpenException | IllegalArgumentException e) {
+      throw new IllegalArgumentException("backup target " + e.getMessage(), e);
+    }
+    refuseExisting(absolute);
     Path dir = absolute.getParent();
-    if (Files.exists(absolute)) {
-      throw new IllegalArgumentException(
-          "backup target "
-              + absolute
-              + " already exists; a backup never overwrites a file:"
-              + " choose a new path or remove it first");
-    }
-    if (dir == null || !Files.isDirectory(dir)) {
-      throw new IllegalArgumentException(
-          "backup target directory " + dir + " does not exist; create it first");
-    }
     Path temporary =
         dir.resolve(
             "."
@@ -99,6 +97,33 @@ public final class Backup {
               + reason
               + "; nothing was written to the target",
           e);
+    }
+  }
+
+  /** Refuses a target name that exists, even as a symbolic link (dangling or not). */
+  private static void refuseExisting(Path target) {
+    if (Files.isSymbolicLink(target)) {
+      String to;
+      try {
+        to = Files.readSymbolicLink(target).toString();
+      } catch (IOException e) {
+        to = "?";
+      }
+      throw new IllegalArgumentException(
+          "backup target "
+              + target
+              + " is a symbolic link (to "
+              + to
+              + (Files.exists(target) ? "" : ", which does not exist")
+              + "); a backup never writes through a link or replaces one: give a new path, such as"
+              + " the link's target itself");
+    }
+    if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+      throw new IllegalArgumentException(
+          "backup target "
+              + target
+              + " already exists; a backup never overwrites a file:"
+              + " choose a new path or remove it first");
     }
   }
 

@@ -5,7 +5,6 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.kvlog.StoreOpenException;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -14,8 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
-import org.sqlite.SQLiteOpenMode;
+import org.sqlite.SQLiteErrorCode;
 
 /**
  * The HikariCP pool over sqlite-jdbc, and the checks that it is configured as promised.
@@ -79,6 +77,11 @@ public final class Database implements AutoCloseable {
       pool = new HikariDataSource(config);
     } catch (RuntimeException e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
+      if (cause instanceof SQLException
+          && Errors.primaryCode((SQLException) cause) == SQLiteErrorCode.SQLITE_BUSY.code) {
+        // Another connection (a sqlite3 shell's transaction) holds SQLite's lock on the file.
+        throw new StoreOpenException(Errors.describe(path, (SQLException) cause), e);
+      }
       throw new StoreOpenException(
           "cannot open SQLite database " + path + ": " + cause.getMessage(), e);
     }
@@ -157,14 +160,15 @@ public final class Database implements AutoCloseable {
    * <p>Runs on a read-only connection without KVLog's pragmas, before the pool starts, so that a
    * refused file is never changed: the pool's first connection switches the file to WAL mode
    * (header bytes 18 and 19) and its last one checkpoints the WAL into the file. A plain read-only
-   * connection to a file in WAL mode would still create {@code -wal} and {@code -shm}; this one
-   * does not ({@link #readOnlyCreatingNothing}).
+   * connection to a file in WAL mode could still create {@code -wal} or {@code -shm}; this one does
+   * not ({@link ReadOnlyView}).
    *
    * @throws StoreOpenException naming the problem and the fix
    * @throws dev.kvlog.SchemaException if the store's schema is newer than this build
    */
   public static void checkIsStore(Path path, boolean quickCheck) {
-    try (Connection c = readOnlyCreatingNothing(path)) {
+    try (ReadOnlyView view = ReadOnlyView.of(path)) {
+      Connection c = view.connection();
       long applicationId = Long.parseLong(pragma(c, "application_id"));
       if (applicationId != APPLICATION_ID) {
         List<String> tables = new ArrayList<>();
@@ -198,7 +202,7 @@ public final class Database implements AutoCloseable {
         }
       }
     } catch (SQLException e) {
-      throw new StoreOpenException(Errors.describe(path, e), e);
+      throw new StoreOpenException(describeCheckFailure(path, e), e);
     }
   }
 
@@ -250,63 +254,37 @@ public final class Database implements AutoCloseable {
     if (!java.nio.file.Files.isRegularFile(path)) {
       throw new StoreOpenException(path + " does not exist or is not a file");
     }
-    try (Connection c = readOnly(path)) {
-      return check(c, true);
+    try (ReadOnlyView view = ReadOnlyView.of(path)) {
+      return check(view.connection(), true);
     } catch (SQLException e) {
-      return List.of(Errors.describe(path, e));
+      return List.of(describeCheckFailure(path, e));
     }
   }
 
   /** Names the damage and what to do about it. */
   public static String corruptionMessage(Path path, List<String> problems) {
+    return damaged(
+        path,
+        (problems.size() >= 100 ? "100 or more" : Integer.toString(problems.size()))
+            + (problems.size() == 1 ? " problem" : " problems")
+            + ", first: "
+            + String.join("; ", problems.subList(0, Math.min(3, problems.size()))));
+  }
+
+  private static String damaged(Path path, String found) {
     return path
         + " is corrupt: SQLite's check found "
-        + (problems.size() >= 100 ? "100 or more" : Integer.toString(problems.size()))
-        + " problems, first: "
-        + String.join("; ", problems.subList(0, Math.min(3, problems.size())))
+        + found
         + ". Restore it from a backup. KVLog will not open or repair it (a repair could delete"
         + " data); sqlite3's .recover command can salvage what is readable into a new file";
   }
 
-  /**
-   * Like {@link #readOnly}, and creates no {@code -wal} or {@code -shm} file. With no {@code -wal}
-   * beside it, no connection has the file open in WAL mode and the file alone holds every commit,
-   * so it is opened {@code immutable} (no locks, no sidecar files); a {@code -wal} (a crash's, or a
-   * live connection's) must be read, so then the file is opened read-only as usual, which may
-   * create a missing {@code -shm}. A connection that opened the file in the instant between the
-   * look and the read could make this check see a stale or torn state and refuse a sound file: a
-   * wrong refusal, never a change.
-   */
-  private static Connection readOnlyCreatingNothing(Path path) throws SQLException {
-    if (java.nio.file.Files.exists(path.resolveSibling(path.getFileName() + "-wal"))) {
-      return readOnly(path);
+  /** The message for a check that SQLite stopped with an error: damage named as damage. */
+  private static String describeCheckFailure(Path path, SQLException e) {
+    if (Errors.primaryCode(e) == SQLiteErrorCode.SQLITE_CORRUPT.code) {
+      return damaged(path, "damage it cannot read past (" + e.getMessage() + ")");
     }
-    Properties immutable = new Properties();
-    immutable.setProperty(
-        "open_mode", Integer.toString(SQLiteOpenMode.READONLY.flag | SQLiteOpenMode.OPEN_URI.flag));
-    return DriverManager.getConnection(
-        "jdbc:sqlite:file:" + uriPath(path) + "?immutable=1", immutable);
-  }
-
-  /** {@code path} as the path of a SQLite URI filename: %, ? and # escaped. */
-  private static String uriPath(Path path) {
-    StringBuilder out = new StringBuilder();
-    for (char ch : path.toString().toCharArray()) {
-      switch (ch) {
-        case '%' -> out.append("%25");
-        case '?' -> out.append("%3f");
-        case '#' -> out.append("%23");
-        default -> out.append(ch);
-      }
-    }
-    return out.toString();
-  }
-
-  /** A connection outside the pool, read-only and without KVLog's pragmas: it changes nothing. */
-  private static Connection readOnly(Path path) throws SQLException {
-    Properties readOnly = new Properties();
-    readOnly.setProperty("open_mode", Integer.toString(SQLiteOpenMode.READONLY.flag));
-    return DriverManager.getConnection("jdbc:sqlite:" + path, readOnly);
+    return Errors.describe(path, e);
   }
 
   @Override

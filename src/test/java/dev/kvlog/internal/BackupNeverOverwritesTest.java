@@ -107,4 +107,18 @@ class BackupNeverOverwritesTest {
     }
     return names;
   }
+
+  @Test
+  void backup_ontoADanglingSymlink_isRefused_sayingItIsALink() throws Exception {
+    Path link = Files.createSymbolicLink(dir.resolve("copy.db"), dir.resolve("nowhere.db"));
+    try (KVLog<String, String> store = KVLog.load(dir.resolve("kv.db"))) {
+      store.set("k", "v");
+      assertThatThrownBy(() -> store.backup(link))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining(link + " is a symbolic link")
+          .hasMessageContaining("which does not exist");
+    }
+    assertThat(Files.isSymbolicLink(link)).isTrue();
+    assertThat(dir.resolve("nowhere.db")).doesNotExist();
+  }
 }
