@@ -164,17 +164,8 @@ public final class KVLogReader implements AutoCloseable {
       String from, String to, BiConsumer<? super String, ? super String> action) {
     Objects.requireNonNull(action, "action");
     checkOpen();
-    try (PreparedStatement s =
-        connection.prepareStatement(
-            "SELECT key, value FROM kv WHERE key >= coalesce(?1, '')"
-                + " AND (?2 IS NULL OR key < ?2) ORDER BY key")) {
-      s.setString(1, from);
-      s.setString(2, to);
-      try (ResultSet rs = s.executeQuery()) {
-        while (rs.next()) {
-          action.accept(rs.getString(1), rs.getString(2));
-        }
-      }
+    try {
+      Database.forEachInRange(connection, from, to, action::accept);
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(path, e), e);
     }

@@ -210,6 +210,18 @@ public final class Database implements AutoCloseable {
   public static List<Map.Entry<String, String>> range(Connection c, String lo, String hi)
       throws SQLException {
     List<Map.Entry<String, String>> out = new ArrayList<>();
+    forEachInRange(
+        c, lo, hi, (k, v) -> out.add(new java.util.AbstractMap.SimpleImmutableEntry<>(k, v)));
+    return out;
+  }
+
+  /**
+   * Streams the entries with lo <= key < hi (nulls: unbounded) to {@code action}, in key order,
+   * from one statement (one snapshot, held until the last row is read).
+   */
+  public static void forEachInRange(
+      Connection c, String lo, String hi, java.util.function.BiConsumer<String, String> action)
+      throws SQLException {
     try (PreparedStatement s =
         c.prepareStatement(
             "SELECT key, value FROM kv WHERE key >= coalesce(?1, '')"
@@ -218,12 +230,10 @@ public final class Database implements AutoCloseable {
       s.setString(2, hi);
       try (ResultSet rs = s.executeQuery()) {
         while (rs.next()) {
-          out.add(
-              new java.util.AbstractMap.SimpleImmutableEntry<>(rs.getString(1), rs.getString(2)));
+          action.accept(rs.getString(1), rs.getString(2));
         }
       }
     }
-    return out;
   }
 
   /**
