@@ -375,7 +375,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * Calls {@code action} for every entry, in no particular order, from a copy of the cache taken
    * between two commits: it sees every committed write, batch or reload entirely or not at all (the
    * copy is made without blocking writers unless they commit throughout; then under the writer
-   * lock).
+   * lock). Racing {@link #close()}, it visits every entry or throws {@link StoreClosedException}
+   * before visiting any.
    *
    * @throws CorruptValueException if a stored key or value cannot be decoded by its codec
    * @throws StoreClosedException if the store is closed
@@ -383,7 +384,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   public void forEach(BiConsumer<? super K, ? super V> action) {
     Objects.requireNonNull(action, "action");
     checkOpen();
-    commitLog.cacheCopy().forEach((k, v) -> action.accept(decodeKey(k), decodeValue(k, v)));
+    Map<String, String> copy = commitLog.cacheCopy();
+    checkOpen(); // close() empties the cache after marking the store closed: never hand out part
+    copy.forEach((k, v) -> action.accept(decodeKey(k), decodeValue(k, v)));
   }
 
   /**
