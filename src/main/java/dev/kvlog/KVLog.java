@@ -515,46 +515,69 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return text == null ? Optional.empty() : Optional.of(decodeValue(key, text));
   }
 
-  /** Decodes a stored value; a codec's failure becomes a {@link CorruptValueException}. */
+  /**
+   * Decodes a stored value: the one place values are decoded (get, priors, scans, forEach). A codec
+   * that fails, or that returns null (say JSON's {@code null} literal, which no {@code set} stores
+   * since values are never null), cannot decode the text: {@link CorruptValueException}.
+   */
   private V decodeValue(String key, String text) {
+    V value;
     try {
-      return values.decode(text);
+      value = values.decode(text);
     } catch (KVLogException e) {
       throw e;
     } catch (RuntimeException e) {
-      throw new CorruptValueException(
-          "the stored value of key "
-              + Text.excerpt(key)
-              + " in "
-              + path
-              + " cannot be decoded by "
-              + values
-              + " ("
-              + e.getMessage()
-              + "); another tool may have edited it, or the value type changed. Replace it with"
-              + " a WriteBatch (which returns no prior value) or repair the row with sqlite3",
-          e);
+      throw undecodableValue(key, e.getMessage(), e);
     }
+    if (value == null) {
+      throw undecodableValue(key, "it decodes to null, and a stored value is never null", null);
+    }
+    return value;
   }
 
+  private CorruptValueException undecodableValue(String key, String why, Throwable cause) {
+    return new CorruptValueException(
+        "the stored value of key "
+            + Text.excerpt(key)
+            + " in "
+            + path
+            + " cannot be decoded by "
+            + values
+            + " ("
+            + why
+            + "); another tool may have edited it, or the value type changed. Replace it with"
+            + " a WriteBatch (which returns no prior value) or repair the row with sqlite3",
+        cause);
+  }
+
+  /** Decodes a stored key; as {@link #decodeValue}, a codec returning null cannot decode it. */
   private K decodeKey(String text) {
+    K key;
     try {
-      return keys.decode(text);
+      key = keys.decode(text);
     } catch (KVLogException e) {
       throw e;
     } catch (RuntimeException e) {
-      throw new CorruptValueException(
-          "the stored key "
-              + Text.excerpt(text)
-              + " in "
-              + path
-              + " cannot be decoded by "
-              + keys
-              + " ("
-              + e.getMessage()
-              + "); delete it with a WriteBatch of the encoded key's codec, or with sqlite3",
-          e);
+      throw undecodableKey(text, e.getMessage(), e);
     }
+    if (key == null) {
+      throw undecodableKey(text, "it decodes to null, and a key is never null", null);
+    }
+    return key;
+  }
+
+  private CorruptValueException undecodableKey(String text, String why, Throwable cause) {
+    return new CorruptValueException(
+        "the stored key "
+            + Text.excerpt(text)
+            + " in "
+            + path
+            + " cannot be decoded by "
+            + keys
+            + " ("
+            + why
+            + "); delete it with a WriteBatch of the encoded key's codec, or with sqlite3",
+        cause);
   }
 
   private void checkOpen() {
