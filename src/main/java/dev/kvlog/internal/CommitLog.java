@@ -470,8 +470,7 @@ public final class CommitLog implements AutoCloseable {
       try {
         begin.execute(); // takes SQLite's write lock, or waits for it in the busy handler
       } catch (SQLException e) {
-        KVLogException failure = failed(live.get(0), e, false);
-        live.forEach(r -> r.fail(failure));
+        failEach(live, e, false);
         return 0;
       }
       try {
@@ -511,7 +510,7 @@ public final class CommitLog implements AutoCloseable {
           r.fail(failed(r, e, !rolledBack));
           live.remove(i);
           if (!rolledBack) {
-            live.forEach(other -> other.fail(failed(other, e, true)));
+            failEach(live, e, true);
             return 0;
           }
           continue retry;
@@ -523,9 +522,7 @@ public final class CommitLog implements AutoCloseable {
           commit.execute();
         } catch (SQLException e) {
           rollbackQuietly(e);
-          for (Request r : live) {
-            r.fail(failed(r, e, false));
-          }
+          failEach(live, e, false);
           return 0;
         }
         // Committed: from here on nothing may report these requests as failed.
@@ -690,6 +687,22 @@ public final class CommitLog implements AutoCloseable {
    * unknown} says so) stops further writes.
    */
   private WriteFailedException failed(Request r, SQLException e, boolean unknown) {
+    return describeFailure(r, e, classify(e, unknown));
+  }
+
+  /**
+   * {@link #failed} for each of {@code requests}, which {@code e} failed together: each is told
+   * about its own request.
+   */
+  private void failEach(List<Request> requests, SQLException e, boolean unknown) {
+    boolean clean = classify(e, unknown);
+    for (Request r : requests) {
+      r.fail(describeFailure(r, e, clean));
+    }
+  }
+
+  /** Re-prepares the statements; returns whether the store goes on (else it refuses writes). */
+  private boolean classify(SQLException e, boolean unknown) {
     int code = Errors.primaryCode(e);
     boolean clean = !unknown && Errors.leftStoreUnchanged(code);
     if (!reprepare(e)) {
@@ -699,6 +712,11 @@ public final class CommitLog implements AutoCloseable {
       failure = e;
       log.error("write to {} failed with an unknown outcome; refusing further writes", path, e);
     }
+    return clean;
+  }
+
+  private WriteFailedException describeFailure(Request r, SQLException e, boolean clean) {
+    int code = Errors.primaryCode(e);
     String hint =
         Errors.extendedCode(e) == Errors.READONLY_DBMOVED
             ? "the database file was deleted or moved while the store was open, so no write can be"
