@@ -652,13 +652,17 @@ public final class CommitLog implements AutoCloseable {
     wakeNextLeader();
   }
 
+  /** Takes the lock for a read (a scan, a copy, a check for external changes). */
   private void lock() {
     try {
       lock.lockInterruptibly();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new KVLogException(
-          "interrupted while waiting to write to " + path + "; the write was not applied", e);
+          "interrupted while waiting to read "
+              + path
+              + " (a commit was in progress); nothing was returned and nothing was changed",
+          e);
     }
   }
 
