@@ -40,14 +40,15 @@ import java.util.stream.Stream;
  *
  * <h2>Design</h2>
  *
- * <p><b>The log.</b> The store is one SQLite table, {@code kv(key TEXT PRIMARY KEY, value TEXT)},
- * in WAL journal mode with {@code synchronous=FULL}, verified on every pooled connection at open.
- * Writes queue for a single writer; whoever holds it commits everything queued as one transaction
- * (group commit), and SQLite appends the changed pages and a commit frame to the {@code -wal} file
- * and fsyncs it before any of those calls returns. Every write is decided inside SQLite's write
- * lock ({@code BEGIN IMMEDIATE}, then a check for other connections' commits, then the decision),
- * so a prior value, compare-and-set or {@code setIfAbsent} always sees the table as it is, even
- * when a {@code sqlite3} shell commits while the write waits for the lock.
+ * <p><b>The log.</b> The store is one SQLite table, {@code kv(key TEXT NOT NULL PRIMARY KEY, value
+ * TEXT NOT NULL) STRICT, WITHOUT ROWID}, in WAL journal mode with {@code synchronous=FULL},
+ * verified on every pooled connection at open. Writes queue for a single writer; whoever holds it
+ * commits everything queued as one transaction (group commit), and SQLite appends the changed pages
+ * and a commit frame to the {@code -wal} file and fsyncs it before any of those calls returns.
+ * Every write is decided inside SQLite's write lock ({@code BEGIN IMMEDIATE}, then a check for
+ * other connections' commits, then the decision), so a prior value, compare-and-set or {@code
+ * setIfAbsent} always sees the table as it is, even when a {@code sqlite3} shell commits while the
+ * write waits for the lock.
  *
  * <p><b>The cache.</b> Opening reads the whole table into a concurrent map of encoded keys to
  * encoded values; {@code get} is a map lookup and a decode and never touches the disk. Writes are
@@ -59,6 +60,11 @@ import java.util.stream.Stream;
  * contradicts a scan. Stored text that a codec cannot decode is reported as {@link
  * CorruptValueException} naming the key; a write whose prior value cannot be decoded is refused
  * before it changes anything.
+ *
+ * <p><b>Other tools.</b> Other connections may change the table's rows at any time (the cache
+ * reloads what they commit), but not its schema: a {@code kv} table with other columns, types,
+ * constraints or triggers is refused at open, and writes are refused (the table unchanged) while
+ * such a change is in place.
  *
  * <p><b>Crashes.</b> A write either committed (its commit frame, with valid checksums, is in the
  * fsynced WAL) or it did not; at the next open SQLite replays committed frames and ignores any torn

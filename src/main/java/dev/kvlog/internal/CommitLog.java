@@ -2,6 +2,7 @@ package dev.kvlog.internal;
 
 import dev.kvlog.CorruptValueException;
 import dev.kvlog.KVLogException;
+import dev.kvlog.SchemaException;
 import dev.kvlog.StoreClosedException;
 import dev.kvlog.StoreOpenException;
 import dev.kvlog.WriteFailedException;
@@ -102,6 +103,7 @@ public final class CommitLog implements AutoCloseable {
   private PreparedStatement dataVersionQuery;
   private long dataVersion; // the version whose rows the cache holds; see the invariant above
   private boolean cacheStale; // publishing a commit failed: reload before the next decision
+  private long checkedSchemaVersion; // the schema_version whose kv table TableShape accepted
   private String lastPollFailure; // the message last logged by a failed poll
   private final Object fileKey; // the database file's identity (device and inode) at open
   private boolean closed;
@@ -120,13 +122,24 @@ public final class CommitLog implements AutoCloseable {
     this.housekeeper = housekeeper;
     this.stats = stats;
     this.fileKey = StoreFiles.fileKey(path);
-    long[] version = new long[1];
+    long[] version = new long[2];
     try {
-      this.cache = WarmCache.load(connection, () -> version[0] = dataVersion());
+      this.cache =
+          WarmCache.load(
+              connection,
+              () -> {
+                version[0] = dataVersion();
+                version[1] = schemaVersion();
+                String problem = TableShape.problem(connection);
+                if (problem != null) { // changed since Database.checkIsStore looked
+                  throw new StoreOpenException(path + " cannot be opened: " + problem);
+                }
+              });
     } catch (CorruptValueException e) {
       throw new StoreOpenException("cannot open " + path + ": " + e.getMessage(), e);
     }
     this.dataVersion = version[0];
+    this.checkedSchemaVersion = version[1];
     prepare();
     housekeeper.pollWith(this::pollExternalChanges);
   }
@@ -330,7 +343,7 @@ public final class CommitLog implements AutoCloseable {
         reloadIfChangedExternally(false);
         lastPollFailure = null;
       }
-    } catch (SQLException | CorruptValueException e) {
+    } catch (SQLException | KVLogException e) {
       // The same failure recurs every interval until someone repairs the table: warn once.
       if (!String.valueOf(e.getMessage()).equals(lastPollFailure)) {
         lastPollFailure = String.valueOf(e.getMessage());
@@ -486,8 +499,11 @@ public final class CommitLog implements AutoCloseable {
                       r.describe()
                           + " in "
                           + path
-                          + " was not applied: another connection changed the table and reading"
-                          + " the change failed: "
+                          + " was not applied (the table is unchanged): "
+                          + (e instanceof SchemaException
+                              ? ""
+                              : "another connection changed the table and reading the change"
+                                  + " failed: ")
                           + e.getMessage(),
                       e,
                       false,
@@ -630,6 +646,7 @@ public final class CommitLog implements AutoCloseable {
     if (!cacheStale && dataVersion() == dataVersion) {
       return false;
     }
+    checkShape();
     long[] version = new long[1];
     Map<String, String> diff =
         cache.differencesFrom(connection, inTransaction, () -> version[0] = dataVersion());
@@ -642,6 +659,33 @@ public final class CommitLog implements AutoCloseable {
         path,
         diff.size());
     return true;
+  }
+
+  private long schemaVersion() throws SQLException {
+    return Long.parseLong(Database.pragma(connection, "schema_version"));
+  }
+
+  /**
+   * Checks the kv table again if another connection changed the schema since it was last accepted
+   * (see {@link TableShape}); records nothing unless it passes, so writes stay refused until the
+   * table is repaired. Holds the lock.
+   *
+   * @throws SchemaException if the table is not the one KVLog created; nothing is recorded
+   */
+  private void checkShape() throws SQLException {
+    long version = schemaVersion();
+    if (version == checkedSchemaVersion) {
+      return;
+    }
+    String problem = TableShape.problem(connection);
+    if (problem != null) {
+      throw new SchemaException(
+          path
+              + " was changed by another tool and "
+              + problem
+              + " Until then, writes are refused with the table unchanged.");
+    }
+    checkedSchemaVersion = version;
   }
 
   // ---- failures ----

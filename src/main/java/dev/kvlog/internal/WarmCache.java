@@ -231,8 +231,8 @@ public final class WarmCache {
       boolean read = false;
       Statements st = null;
       try {
-        st = new Statements(c);
         inSnapshot.run();
+        st = new Statements(c);
         byte[] after = new byte[0]; // paging by the exact bytes: invalid UTF-8 cannot loop
         boolean first = true;
         for (int rows = CHUNK_ROWS; ; first = false) {
