@@ -220,6 +220,18 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return Optional.ofNullable(commitLog.setIfAbsent(k, v, text -> decodeValue(k, text)));
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Here the comparison is against the text in the {@code kv} table, byte for byte, with {@code
+   * expected} encoded by the value codec: for {@link Codecs#json} a row another tool wrote as
+   * {@code {"b":2,"a":1}} does not match an {@code expected} that encodes as {@code {"a":1,"b":2}},
+   * even if {@code expected} is what {@link #get} returned for it.
+   *
+   * @throws WriteFailedException if the change could not be committed: unchanged if {@link
+   *     WriteFailedException#outcomeUnknown()} is false, otherwise it may or may not have been
+   *     applied
+   */
   @Override
   public boolean compareAndSet(K key, V expected, V newValue) {
     String k = encodeKey(key);
