@@ -288,6 +288,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * @param to highest key, exclusive; null for no upper bound
    * @throws CorruptValueException if a stored entry cannot be decoded by its codec, or another
    *     connection stored text that is not valid UTF-8
+   * @throws SchemaException if another tool changed the kv table's schema or added a trigger, so
+   *     its changes cannot be taken into the cache (the message names the fix)
+   * @throws KVLogException if interrupted while waiting for a commit in progress, or SQLite failed
    * @throws StoreClosedException if the store is closed
    */
   public Stream<Map.Entry<K, V>> range(K from, K to) {
@@ -370,6 +373,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * @throws CorruptValueException if another connection stored a key or value that is not valid
    *     UTF-8 (the message names it and the repair); the cache keeps its last good state and writes
    *     are refused until the row is repaired
+   * @throws SchemaException if another tool changed the kv table's schema or added a trigger
    * @throws StoreClosedException if the store is closed
    */
   public boolean refresh() {

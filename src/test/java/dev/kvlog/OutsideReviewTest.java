@@ -350,4 +350,27 @@ class OutsideReviewTest {
           .hasMessageContaining(options.equals("STRICT") ? "WITHOUT ROWID" : "STRICT");
     }
   }
+
+  /**
+   * misc: compareAndSet compares encoded text, as documented on KVStore.compareAndSet: a value
+   * another tool reformatted does not match what get returned for it, until set rewrites it.
+   */
+  @Test
+  void misc_compareAndSetOnReformattedJson_neverMatches_untilSetRewritesIt() throws Exception {
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, User> store =
+        KVLog.builder(db, Codecs.string(), Codecs.json(User.class))
+            .externalChangeCheck(Duration.ZERO)
+            .open()) {
+      store.set("u", new User("ann", 30));
+      exec(db, "UPDATE kv SET value = '{\"age\":30,\"name\":\"ann\"}' WHERE key = 'u'");
+      store.refresh();
+      User read = store.get("u").orElseThrow();
+      assertThat(read).isEqualTo(new User("ann", 30));
+      assertThat(store.compareAndSet("u", read, new User("ann", 31))).isFalse();
+      store.set("u", read); // back in the codec's form
+      assertThat(store.compareAndSet("u", read, new User("ann", 31))).isTrue();
+      assertThat(store.get("u")).contains(new User("ann", 31));
+    }
+  }
 }
