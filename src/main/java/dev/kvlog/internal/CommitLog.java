@@ -70,6 +70,10 @@ import org.slf4j.LoggerFactory;
  * the requests still complete and the cache is reloaded (or marked stale, reloaded before the next
  * decision).
  *
+ * <p><b>The table's shape.</b> A reload first re-checks the {@code kv} table if {@code PRAGMA
+ * schema_version} moved, and fails like any failed reload if it is no longer the one KVLog created
+ * (see {@link TableShape}, which keeps that invariant).
+ *
  * <p><b>Invariant: the recorded {@code data_version} names a state the cache holds.</b> It is
  * recorded only after the rows read at that version were published. A reload that fails (say a key
  * that is not valid UTF-8) records nothing, so the next write or check tries again, and writes fail
