@@ -40,14 +40,15 @@ import java.util.stream.Stream;
  *
  * <h2>Design</h2>
  *
- * <p><b>The log.</b> The store is one SQLite table, {@code kv(key TEXT PRIMARY KEY, value TEXT)},
- * in WAL journal mode with {@code synchronous=FULL}, verified on every pooled connection at open.
- * Writes queue for a single writer; whoever holds it commits everything queued as one transaction
- * (group commit), and SQLite appends the changed pages and a commit frame to the {@code -wal} file
- * and fsyncs it before any of those calls returns. Every write is decided inside SQLite's write
- * lock ({@code BEGIN IMMEDIATE}, then a check for other connections' commits, then the decision),
- * so a prior value, compare-and-set or {@code setIfAbsent} always sees the table as it is, even
- * when a {@code sqlite3} shell commits while the write waits for the lock.
+ * <p><b>The log.</b> The store is one SQLite table, {@code kv(key TEXT NOT NULL PRIMARY KEY, value
+ * TEXT NOT NULL) STRICT, WITHOUT ROWID}, in WAL journal mode with {@code synchronous=FULL},
+ * verified on every pooled connection at open. Writes queue for a single writer; whoever holds it
+ * commits everything queued as one transaction (group commit), and SQLite appends the changed pages
+ * and a commit frame to the {@code -wal} file and fsyncs it before any of those calls returns.
+ * Every write is decided inside SQLite's write lock ({@code BEGIN IMMEDIATE}, then a check for
+ * other connections' commits, then the decision), so a prior value, compare-and-set or {@code
+ * setIfAbsent} always sees the table as it is, even when a {@code sqlite3} shell commits while the
+ * write waits for the lock.
  *
  * <p><b>The cache.</b> Opening reads the whole table into a concurrent map of encoded keys to
  * encoded values; {@code get} is a map lookup and a decode and never touches the disk. Writes are
@@ -59,6 +60,11 @@ import java.util.stream.Stream;
  * contradicts a scan. Stored text that a codec cannot decode is reported as {@link
  * CorruptValueException} naming the key; a write whose prior value cannot be decoded is refused
  * before it changes anything.
+ *
+ * <p><b>Other tools.</b> Other connections may change the table's rows at any time (the cache
+ * reloads what they commit), but not its schema: a {@code kv} table with other columns, types,
+ * constraints or triggers is refused at open, and writes are refused (the table unchanged) while
+ * such a change is in place.
  *
  * <p><b>Crashes.</b> A write either committed (its commit frame, with valid checksums, is in the
  * fsynced WAL) or it did not; at the next open SQLite replays committed frames and ignores any torn
@@ -214,6 +220,18 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return Optional.ofNullable(commitLog.setIfAbsent(k, v, text -> decodeValue(k, text)));
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Here the comparison is against the text in the {@code kv} table, byte for byte, with {@code
+   * expected} encoded by the value codec: for {@link Codecs#json} a row another tool wrote as
+   * {@code {"b":2,"a":1}} does not match an {@code expected} that encodes as {@code {"a":1,"b":2}},
+   * even if {@code expected} is what {@link #get} returned for it.
+   *
+   * @throws WriteFailedException if the change could not be committed: unchanged if {@link
+   *     WriteFailedException#outcomeUnknown()} is false, otherwise it may or may not have been
+   *     applied
+   */
   @Override
   public boolean compareAndSet(K key, V expected, V newValue) {
     String k = encodeKey(key);
@@ -270,6 +288,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * @param to highest key, exclusive; null for no upper bound
    * @throws CorruptValueException if a stored entry cannot be decoded by its codec, or another
    *     connection stored text that is not valid UTF-8
+   * @throws SchemaException if another tool changed the kv table's schema or added a trigger, so
+   *     its changes cannot be taken into the cache (the message names the fix)
+   * @throws KVLogException if interrupted while waiting for a commit in progress, or SQLite failed
    * @throws StoreClosedException if the store is closed
    */
   public Stream<Map.Entry<K, V>> range(K from, K to) {
@@ -352,6 +373,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * @throws CorruptValueException if another connection stored a key or value that is not valid
    *     UTF-8 (the message names it and the repair); the cache keeps its last good state and writes
    *     are refused until the row is repaired
+   * @throws SchemaException if another tool changed the kv table's schema or added a trigger
    * @throws StoreClosedException if the store is closed
    */
   public boolean refresh() {
@@ -375,7 +397,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * Calls {@code action} for every entry, in no particular order, from a copy of the cache taken
    * between two commits: it sees every committed write, batch or reload entirely or not at all (the
    * copy is made without blocking writers unless they commit throughout; then under the writer
-   * lock).
+   * lock). Racing {@link #close()}, it visits every entry or throws {@link StoreClosedException}
+   * before visiting any.
    *
    * @throws CorruptValueException if a stored key or value cannot be decoded by its codec
    * @throws StoreClosedException if the store is closed
@@ -383,7 +406,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   public void forEach(BiConsumer<? super K, ? super V> action) {
     Objects.requireNonNull(action, "action");
     checkOpen();
-    commitLog.cacheCopy().forEach((k, v) -> action.accept(decodeKey(k), decodeValue(k, v)));
+    Map<String, String> copy = commitLog.cacheCopy();
+    checkOpen(); // close() empties the cache after marking the store closed: never hand out part
+    copy.forEach((k, v) -> action.accept(decodeKey(k), decodeValue(k, v)));
   }
 
   /**
@@ -512,46 +537,69 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return text == null ? Optional.empty() : Optional.of(decodeValue(key, text));
   }
 
-  /** Decodes a stored value; a codec's failure becomes a {@link CorruptValueException}. */
+  /**
+   * Decodes a stored value: the one place values are decoded (get, priors, scans, forEach). A codec
+   * that fails, or that returns null (say JSON's {@code null} literal, which no {@code set} stores
+   * since values are never null), cannot decode the text: {@link CorruptValueException}.
+   */
   private V decodeValue(String key, String text) {
+    V value;
     try {
-      return values.decode(text);
+      value = values.decode(text);
     } catch (KVLogException e) {
       throw e;
     } catch (RuntimeException e) {
-      throw new CorruptValueException(
-          "the stored value of key "
-              + Text.excerpt(key)
-              + " in "
-              + path
-              + " cannot be decoded by "
-              + values
-              + " ("
-              + e.getMessage()
-              + "); another tool may have edited it, or the value type changed. Replace it with"
-              + " a WriteBatch (which returns no prior value) or repair the row with sqlite3",
-          e);
+      throw undecodableValue(key, e.getMessage(), e);
     }
+    if (value == null) {
+      throw undecodableValue(key, "it decodes to null, and a stored value is never null", null);
+    }
+    return value;
   }
 
+  private CorruptValueException undecodableValue(String key, String why, Throwable cause) {
+    return new CorruptValueException(
+        "the stored value of key "
+            + Text.excerpt(key)
+            + " in "
+            + path
+            + " cannot be decoded by "
+            + values
+            + " ("
+            + why
+            + "); another tool may have edited it, or the value type changed. Replace it with"
+            + " a WriteBatch (which returns no prior value) or repair the row with sqlite3",
+        cause);
+  }
+
+  /** Decodes a stored key; as {@link #decodeValue}, a codec returning null cannot decode it. */
   private K decodeKey(String text) {
+    K key;
     try {
-      return keys.decode(text);
+      key = keys.decode(text);
     } catch (KVLogException e) {
       throw e;
     } catch (RuntimeException e) {
-      throw new CorruptValueException(
-          "the stored key "
-              + Text.excerpt(text)
-              + " in "
-              + path
-              + " cannot be decoded by "
-              + keys
-              + " ("
-              + e.getMessage()
-              + "); delete it with a WriteBatch of the encoded key's codec, or with sqlite3",
-          e);
+      throw undecodableKey(text, e.getMessage(), e);
     }
+    if (key == null) {
+      throw undecodableKey(text, "it decodes to null, and a key is never null", null);
+    }
+    return key;
+  }
+
+  private CorruptValueException undecodableKey(String text, String why, Throwable cause) {
+    return new CorruptValueException(
+        "the stored key "
+            + Text.excerpt(text)
+            + " in "
+            + path
+            + " cannot be decoded by "
+            + keys
+            + " ("
+            + why
+            + "); delete it with a WriteBatch of the encoded key's codec, or with sqlite3",
+        cause);
   }
 
   private void checkOpen() {

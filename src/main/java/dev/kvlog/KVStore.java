@@ -75,6 +75,13 @@ public interface KVStore<K, V> extends AutoCloseable {
    * form. A null {@code expected} means "absent" and a null {@code newValue} means "remove", so
    * this also covers insert-if-absent and delete-if-unchanged.
    *
+   * <p>Comparing encoded text has a consequence when the stored text is not what this store's codec
+   * writes: a value another tool reformatted (JSON with its fields reordered or spaced differently,
+   * say) never matches, not even the value {@code get} just returned, because {@code expected} is
+   * re-encoded before the comparison. A read-then-compareAndSet loop on such a value returns false
+   * forever. Rewrite the value once with {@code set} (or a batch) to bring it back to the codec's
+   * form, or compare the decoded values yourself under your own lock.
+   *
    * @return true if the key held {@code expected} (and now holds {@code newValue}); false if it
    *     held something else, in which case nothing was written
    * @throws NullPointerException if {@code key} is null

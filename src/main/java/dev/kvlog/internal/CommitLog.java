@@ -2,6 +2,7 @@ package dev.kvlog.internal;
 
 import dev.kvlog.CorruptValueException;
 import dev.kvlog.KVLogException;
+import dev.kvlog.SchemaException;
 import dev.kvlog.StoreClosedException;
 import dev.kvlog.StoreOpenException;
 import dev.kvlog.WriteFailedException;
@@ -69,6 +70,10 @@ import org.slf4j.LoggerFactory;
  * the requests still complete and the cache is reloaded (or marked stale, reloaded before the next
  * decision).
  *
+ * <p><b>The table's shape.</b> A reload first re-checks the {@code kv} table if {@code PRAGMA
+ * schema_version} moved, and fails like any failed reload if it is no longer the one KVLog created
+ * (see {@link TableShape}, which keeps that invariant).
+ *
  * <p><b>Invariant: the recorded {@code data_version} names a state the cache holds.</b> It is
  * recorded only after the rows read at that version were published. A reload that fails (say a key
  * that is not valid UTF-8) records nothing, so the next write or check tries again, and writes fail
@@ -102,6 +107,7 @@ public final class CommitLog implements AutoCloseable {
   private PreparedStatement dataVersionQuery;
   private long dataVersion; // the version whose rows the cache holds; see the invariant above
   private boolean cacheStale; // publishing a commit failed: reload before the next decision
+  private long checkedSchemaVersion; // the schema_version whose kv table TableShape accepted
   private String lastPollFailure; // the message last logged by a failed poll
   private final Object fileKey; // the database file's identity (device and inode) at open
   private boolean closed;
@@ -120,13 +126,24 @@ public final class CommitLog implements AutoCloseable {
     this.housekeeper = housekeeper;
     this.stats = stats;
     this.fileKey = StoreFiles.fileKey(path);
-    long[] version = new long[1];
+    long[] version = new long[2];
     try {
-      this.cache = WarmCache.load(connection, () -> version[0] = dataVersion());
+      this.cache =
+          WarmCache.load(
+              connection,
+              () -> {
+                version[0] = dataVersion();
+                version[1] = schemaVersion();
+                String problem = TableShape.problem(connection);
+                if (problem != null) { // changed since Database.checkIsStore looked
+                  throw new StoreOpenException(path + " cannot be opened: " + problem);
+                }
+              });
     } catch (CorruptValueException e) {
       throw new StoreOpenException("cannot open " + path + ": " + e.getMessage(), e);
     }
     this.dataVersion = version[0];
+    this.checkedSchemaVersion = version[1];
     prepare();
     housekeeper.pollWith(this::pollExternalChanges);
   }
@@ -330,7 +347,7 @@ public final class CommitLog implements AutoCloseable {
         reloadIfChangedExternally(false);
         lastPollFailure = null;
       }
-    } catch (SQLException | CorruptValueException e) {
+    } catch (SQLException | KVLogException e) {
       // The same failure recurs every interval until someone repairs the table: warn once.
       if (!String.valueOf(e.getMessage()).equals(lastPollFailure)) {
         lastPollFailure = String.valueOf(e.getMessage());
@@ -470,8 +487,7 @@ public final class CommitLog implements AutoCloseable {
       try {
         begin.execute(); // takes SQLite's write lock, or waits for it in the busy handler
       } catch (SQLException e) {
-        KVLogException failure = failed(live.get(0), e, false);
-        live.forEach(r -> r.fail(failure));
+        failEach(live, e, false);
         return 0;
       }
       try {
@@ -487,8 +503,11 @@ public final class CommitLog implements AutoCloseable {
                       r.describe()
                           + " in "
                           + path
-                          + " was not applied: another connection changed the table and reading"
-                          + " the change failed: "
+                          + " was not applied (the table is unchanged): "
+                          + (e instanceof SchemaException
+                              ? ""
+                              : "another connection changed the table and reading the change"
+                                  + " failed: ")
                           + e.getMessage(),
                       e,
                       false,
@@ -511,7 +530,7 @@ public final class CommitLog implements AutoCloseable {
           r.fail(failed(r, e, !rolledBack));
           live.remove(i);
           if (!rolledBack) {
-            live.forEach(other -> other.fail(failed(other, e, true)));
+            failEach(live, e, true);
             return 0;
           }
           continue retry;
@@ -523,9 +542,7 @@ public final class CommitLog implements AutoCloseable {
           commit.execute();
         } catch (SQLException e) {
           rollbackQuietly(e);
-          for (Request r : live) {
-            r.fail(failed(r, e, false));
-          }
+          failEach(live, e, false);
           return 0;
         }
         // Committed: from here on nothing may report these requests as failed.
@@ -633,6 +650,7 @@ public final class CommitLog implements AutoCloseable {
     if (!cacheStale && dataVersion() == dataVersion) {
       return false;
     }
+    checkShape();
     long[] version = new long[1];
     Map<String, String> diff =
         cache.differencesFrom(connection, inTransaction, () -> version[0] = dataVersion());
@@ -647,6 +665,33 @@ public final class CommitLog implements AutoCloseable {
     return true;
   }
 
+  private long schemaVersion() throws SQLException {
+    return Long.parseLong(Database.pragma(connection, "schema_version"));
+  }
+
+  /**
+   * Checks the kv table again if another connection changed the schema since it was last accepted
+   * (see {@link TableShape}); records nothing unless it passes, so writes stay refused until the
+   * table is repaired. Holds the lock.
+   *
+   * @throws SchemaException if the table is not the one KVLog created; nothing is recorded
+   */
+  private void checkShape() throws SQLException {
+    long version = schemaVersion();
+    if (version == checkedSchemaVersion) {
+      return;
+    }
+    String problem = TableShape.problem(connection);
+    if (problem != null) {
+      throw new SchemaException(
+          path
+              + " was changed by another tool and "
+              + problem
+              + " Until then, writes are refused with the table unchanged.");
+    }
+    checkedSchemaVersion = version;
+  }
+
   // ---- failures ----
 
   /** Releases the lock and wakes a queued writer, which might have missed its chance to lead. */
@@ -655,13 +700,17 @@ public final class CommitLog implements AutoCloseable {
     wakeNextLeader();
   }
 
+  /** Takes the lock for a read (a scan, a copy, a check for external changes). */
   private void lock() {
     try {
       lock.lockInterruptibly();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new KVLogException(
-          "interrupted while waiting to write to " + path + "; the write was not applied", e);
+          "interrupted while waiting to read "
+              + path
+              + " (a commit was in progress); nothing was returned and nothing was changed",
+          e);
     }
   }
 
@@ -690,6 +739,22 @@ public final class CommitLog implements AutoCloseable {
    * unknown} says so) stops further writes.
    */
   private WriteFailedException failed(Request r, SQLException e, boolean unknown) {
+    return describeFailure(r, e, classify(e, unknown));
+  }
+
+  /**
+   * {@link #failed} for each of {@code requests}, which {@code e} failed together: each is told
+   * about its own request.
+   */
+  private void failEach(List<Request> requests, SQLException e, boolean unknown) {
+    boolean clean = classify(e, unknown);
+    for (Request r : requests) {
+      r.fail(describeFailure(r, e, clean));
+    }
+  }
+
+  /** Re-prepares the statements; returns whether the store goes on (else it refuses writes). */
+  private boolean classify(SQLException e, boolean unknown) {
     int code = Errors.primaryCode(e);
     boolean clean = !unknown && Errors.leftStoreUnchanged(code);
     if (!reprepare(e)) {
@@ -699,6 +764,11 @@ public final class CommitLog implements AutoCloseable {
       failure = e;
       log.error("write to {} failed with an unknown outcome; refusing further writes", path, e);
     }
+    return clean;
+  }
+
+  private WriteFailedException describeFailure(Request r, SQLException e, boolean clean) {
+    int code = Errors.primaryCode(e);
     String hint =
         Errors.extendedCode(e) == Errors.READONLY_DBMOVED
             ? "the database file was deleted or moved while the store was open, so no write can be"

@@ -153,9 +153,10 @@ public final class Database implements AutoCloseable {
   /**
    * Refuses a SQLite database that is not a KVLog store (a foreign application id, or tables of its
    * own; an empty database, new or created empty by someone, is accepted), one whose schema is
-   * newer than this build, and, if {@code quickCheck}, one that SQLite's {@code PRAGMA quick_check}
-   * finds damaged, naming the first problems. KVLog never repairs a store by deleting what it
-   * cannot read.
+   * newer than this build, one whose kv table is not the one KVLog created ({@link TableShape}:
+   * other columns, types, NOT NULL, STRICT, WITHOUT ROWID, triggers), and, if {@code quickCheck},
+   * one that SQLite's {@code PRAGMA quick_check} finds damaged, naming the first problems. KVLog
+   * never repairs a store by deleting what it cannot read.
    *
    * <p>Runs on a read-only connection without KVLog's pragmas, before the pool starts, so that a
    * refused file is never changed: the pool's first connection switches the file to WAL mode
@@ -193,8 +194,14 @@ public final class Database implements AutoCloseable {
         }
       }
       // A newer schema is refused here too, so that the refusal comes before the lock file exists.
-      Migrations.refuseNewer(
-          path.toString(), Migrations.currentVersion(c), Migrations.latestVersion());
+      int version = Migrations.currentVersion(c);
+      Migrations.refuseNewer(path.toString(), version, Migrations.latestVersion());
+      if (version >= 1) { // the kv table exists from version 1 on: it must be KVLog's (TableShape)
+        String problem = TableShape.problem(c);
+        if (problem != null) {
+          throw new StoreOpenException(path + " cannot be opened: " + problem);
+        }
+      }
       if (quickCheck) {
         List<String> problems = check(c, false);
         if (!problems.isEmpty()) {

@@ -47,7 +47,11 @@ public final class Errors {
   /** SQLITE_READONLY_DBMOVED: the database file was unlinked or renamed while open. */
   static final int READONLY_DBMOVED = 1032;
 
-  /** A hint for a failed write, by primary result code; -1 for a failure of unknown outcome. */
+  /**
+   * A hint for a failed write, by primary result code; -1 for a failure of unknown outcome. It
+   * agrees with the failure's flags: only -1 (or a code {@link #leftStoreUnchanged} rejects) says
+   * the outcome is unknown.
+   */
   static String writeHint(int code) {
     if (code == SQLiteErrorCode.SQLITE_FULL.code) {
       return "the disk (or the database's max_page_count) is full; free space and retry";
@@ -61,6 +65,17 @@ public final class Errors {
     }
     if (code == SQLiteErrorCode.SQLITE_TOOBIG.code) {
       return "the key or value is larger than SQLite's maximum string length";
+    }
+    if (code == SQLiteErrorCode.SQLITE_CONSTRAINT.code) {
+      return "a constraint or trigger of the kv table refused it, so it was not applied; KVLog"
+          + " refuses to open a kv table with triggers or constraints of its own, so another tool"
+          + " changed the schema: restore the table KVLog created (sql/sqlite/V1__create_kv.sql)";
+    }
+    if (code == SQLiteErrorCode.SQLITE_NOMEM.code) {
+      return "SQLite ran out of memory, so it was not applied; retry with more memory";
+    }
+    if (code >= 0 && leftStoreUnchanged(code)) {
+      return "it was not applied; retry";
     }
     return "the outcome is unknown, so writes are refused until the store is closed and reopened"
         + " (reopening reloads what the log holds)";

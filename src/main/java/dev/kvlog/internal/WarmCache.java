@@ -226,9 +226,13 @@ public final class WarmCache {
       if (ownTransaction) {
         s.execute("BEGIN");
       }
-      Statements st = new Statements(c);
+      // A transaction of our own ends here whatever fails (say, kv was dropped): left open, it
+      // would make the next BEGIN IMMEDIATE fail as if the write's outcome were unknown.
+      boolean read = false;
+      Statements st = null;
       try {
         inSnapshot.run();
+        st = new Statements(c);
         byte[] after = new byte[0]; // paging by the exact bytes: invalid UTF-8 cannot loop
         boolean first = true;
         for (int rows = CHUNK_ROWS; ; first = false) {
@@ -262,6 +266,7 @@ public final class WarmCache {
               throw e;
             }
             st.close(); // sqlite-jdbc finalizes a statement whose execution failed
+            st = null;
             st = new Statements(c);
             rows /= 2;
             continue;
@@ -276,12 +281,28 @@ public final class WarmCache {
             rows = Math.min(CHUNK_ROWS, rows * 2);
           }
         }
+        read = true;
       } finally {
-        st.close();
+        if (st != null) {
+          st.close();
+        }
         if (ownTransaction) {
-          s.execute("COMMIT");
+          endTransaction(s, read);
         }
       }
+    }
+  }
+
+  /** Commits after a complete read, else rolls back without hiding the failure. */
+  private static void endTransaction(Statement s, boolean read) throws SQLException {
+    if (read) {
+      s.execute("COMMIT");
+      return;
+    }
+    try {
+      s.execute("ROLLBACK");
+    } catch (SQLException e) {
+      // SQLite may have ended the transaction itself; the read's own failure is what matters
     }
   }
 
