@@ -60,6 +60,12 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
    */
   public static final int STALENESS_BOUND_SECONDS = 5;
 
+  /**
+   * The longest schema name (UTF-8 bytes) a store can live in: its change channel {@code
+   * kvlog:<schema>} must fit PostgreSQL's 63-byte identifier limit (NAMEDATALEN - 1).
+   */
+  public static final int MAX_SCHEMA_NAME_BYTES = 63 - "kvlog:".length();
+
   private static final Logger log = LoggerFactory.getLogger(PostgresKVStore.class);
 
   private final String where;
@@ -98,12 +104,13 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
       String schema;
       try (Connection c = pool.getConnection()) {
         requireDurable(c);
-        schemaVersion = Migrations.migratePostgres(c, where);
         try (Statement s = c.createStatement();
             ResultSet rs = s.executeQuery("SELECT current_schema()")) {
           rs.next();
           schema = rs.getString(1);
         }
+        requireChannelFits(schema);
+        schemaVersion = Migrations.migratePostgres(c, where);
       }
       feed = new PgChangeFeed(b.url, where, "kvlog:" + schema, pool, cache);
       feed.start();
@@ -151,6 +158,32 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
           "{} runs with full_page_writes=off: a torn page after a power cut can corrupt"
               + " the database",
           where);
+    }
+  }
+
+  /**
+   * Refuses, before anything is created, a schema whose change channel {@code kvlog:<schema>} would
+   * exceed PostgreSQL's identifier limit: the trigger's pg_notify would then fail every write with
+   * "channel name too long". Refusing (rather than hashing the name in a new trigger) keeps the
+   * channel readable in pg_listening_channels() and needs no schema change.
+   */
+  private void requireChannelFits(String schema) {
+    if (schema == null) {
+      return; // no current schema: the migration reports it
+    }
+    int bytes = schema.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    if (bytes > MAX_SCHEMA_NAME_BYTES) {
+      throw new StoreOpenException(
+          "schema name "
+              + Text.excerpt(schema)
+              + " of "
+              + where
+              + " is "
+              + bytes
+              + " bytes long; KVLog's change channel \"kvlog:<schema>\" must fit PostgreSQL's"
+              + " 63-byte identifier limit, so schema names may have at most "
+              + MAX_SCHEMA_NAME_BYTES
+              + " bytes (UTF-8); use a shorter schema name in currentSchema=");
     }
   }
 
