@@ -66,6 +66,14 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
    */
   public static final int MAX_SCHEMA_NAME_BYTES = 63 - "kvlog:".length();
 
+  /**
+   * The longest key (UTF-8 bytes of the encoded key) a write accepts. PostgreSQL's btree indexes
+   * (the primary keys of kv and kv_tombstone) refuse entries over 2704 bytes after compression, so
+   * an incompressible key of about 2.7 KB fails; 2048 bytes leaves room for the index tuple's
+   * headers whatever the key's content. Reads and deletes accept any key.
+   */
+  public static final int MAX_KEY_BYTES = 2048;
+
   private static final Logger log = LoggerFactory.getLogger(PostgresKVStore.class);
 
   private final String where;
@@ -269,10 +277,14 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
    * WriteFailedException#outcomeUnknown()} true means the write may have been applied (the
    * connection failed after its commit was sent): re-read before retrying. The same holds for
    * {@link #delete}, {@link #setIfAbsent}, {@link #compareAndSet} and {@link #write(WriteBatch)}.
+   *
+   * <p>Writes that may insert a key ({@code set}, {@code setIfAbsent}, {@code compareAndSet} to a
+   * value, a batch's puts) throw {@link IllegalArgumentException} for a key over {@link
+   * #MAX_KEY_BYTES} UTF-8 bytes, before anything is sent.
    */
   @Override
   public Optional<V> set(K key, V value) {
-    String k = encodeKey(key);
+    String k = encodeKeyForWrite(key);
     String v = encodeValue(value);
     return decode(write(k, "set", (c, a) -> upsert(c, a, k, v)));
   }
@@ -303,7 +315,7 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   @Override
   public Optional<V> setIfAbsent(K key, V value) {
-    String k = encodeKey(key);
+    String k = encodeKeyForWrite(key);
     String v = encodeValue(value);
     return decode(
         write(
@@ -326,7 +338,7 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   @Override
   public boolean compareAndSet(K key, V expected, V newValue) {
-    String k = encodeKey(key);
+    String k = newValue == null ? encodeKey(key) : encodeKeyForWrite(key);
     String e = expected == null ? null : encodeValue(expected);
     String n = newValue == null ? null : encodeValue(newValue);
     Boolean swapped =
@@ -378,7 +390,11 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   public void write(WriteBatch<K, V> batch) {
     Objects.requireNonNull(batch, "batch");
     java.util.LinkedHashMap<String, String> changes = new java.util.LinkedHashMap<>();
-    batch.forEach((k, v) -> changes.put(encodeKey(k), v == null ? null : encodeValue(v)));
+    batch.forEach(
+        (k, v) ->
+            changes.put(
+                v == null ? encodeKey(k) : encodeKeyForWrite(k),
+                v == null ? null : encodeValue(v)));
     checkOpen();
     if (changes.isEmpty()) {
       return;
@@ -531,6 +547,26 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   private String encodeKey(K key) {
     Objects.requireNonNull(key, "key must not be null");
     return noNul(Text.requireValidUtf16(keys.encode(key), "key"), "key");
+  }
+
+  /** A key that a write may insert: also within {@link #MAX_KEY_BYTES}. */
+  private String encodeKeyForWrite(K key) {
+    String k = encodeKey(key);
+    if (k.length() > MAX_KEY_BYTES / 3) { // fewer chars can never exceed the limit
+      int bytes = k.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+      if (bytes > MAX_KEY_BYTES) {
+        throw new IllegalArgumentException(
+            "key "
+                + Text.excerpt(k)
+                + " is "
+                + bytes
+                + " bytes long (UTF-8); PostgreSQL stores keys of at most "
+                + MAX_KEY_BYTES
+                + " bytes, because its btree index refuses entries over 2704 bytes; use a"
+                + " shorter key, for example a hash of this one");
+      }
+    }
+    return k;
   }
 
   private String encodeValue(V value) {

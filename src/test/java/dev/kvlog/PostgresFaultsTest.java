@@ -134,7 +134,7 @@ class PostgresFaultsTest {
   /** Old code notified '' for keys of 7,000 bytes or more, forcing every instance to reload. */
   @Test
   void longKey_isAnnouncedWithABoundedPayload_andReachesOtherInstances() throws Exception {
-    String longKey = "k".repeat(10_000);
+    String longKey = "k".repeat(PostgresKVStore.MAX_KEY_BYTES); // old code: 7,000+ bytes
     try (PostgresKVStore<String, String> a = PostgresKVStore.builder(schema.url()).open();
         PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open();
         Connection raw = DriverManager.getConnection(schema.url())) {
@@ -186,7 +186,7 @@ class PostgresFaultsTest {
             new Thread(
                 () -> {
                   for (int i = 0; !stop.get(); i++) {
-                    s.set("L".repeat(8_000) + (i % 4), Integer.toString(i));
+                    s.set("L".repeat(2_000) + (i % 4), Integer.toString(i));
                   }
                 });
         t.start();

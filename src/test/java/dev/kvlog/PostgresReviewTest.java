@@ -84,4 +84,57 @@ class PostgresReviewTest {
       sql(base, "DROP SCHEMA IF EXISTS " + tooLong + " CASCADE");
     }
   }
+
+  // ---- finding 2: "keys of any length" ----
+
+  /** Random text from a 64-character alphabet: pglz cannot compress it. */
+  static String incompressible(int length) {
+    String alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    java.util.Random random = new java.util.Random(length);
+    StringBuilder b = new StringBuilder(length);
+    for (int i = 0; i < length; i++) {
+      b.append(alphabet.charAt(random.nextInt(alphabet.length())));
+    }
+    return b.toString();
+  }
+
+  /**
+   * Old code sent a 2.7 KB incompressible key to the server, which refused it ("index row size
+   * exceeds btree version 4 maximum 2704") as a WriteFailedException. Now every key up to the
+   * documented limit works, in kv and (after a delete) in kv_tombstone, and one byte more is
+   * refused up front with IllegalArgumentException naming the limit.
+   */
+  @Test
+  void longKeys_upToTheLimitWork_andLongerOnesAreRefusedUpFront() {
+    try (PostgresKVStore<String, String> store = PostgresKVStore.builder(schema.url()).open()) {
+      String atLimit = incompressible(2048);
+      assertThat(store.set(atLimit, "1")).isEmpty();
+      assertThat(store.compareAndSet(atLimit, "1", "2")).isTrue();
+      assertThat(store.delete(atLimit)).contains("2");
+      assertThat(store.setIfAbsent(atLimit, "3")).isEmpty();
+      assertThat(store.get(atLimit)).contains("3");
+      // multi-byte characters count in UTF-8 bytes: 682 x 3 bytes + 2 = 2048
+      String wide = "\u20ac".repeat(682) + "ab";
+      assertThat(store.set(wide, "w")).isEmpty();
+
+      String over = incompressible(2700);
+      assertThatThrownBy(() -> store.set(over, "x"))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("2700 bytes")
+          .hasMessageContaining("at most 2048 bytes")
+          .hasMessageContaining("btree");
+      assertThatThrownBy(() -> store.set(incompressible(2049), "x"))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThatThrownBy(() -> store.set(wide + "c", "x"))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThatThrownBy(() -> store.setIfAbsent(over, "x"))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThatThrownBy(() -> store.compareAndSet(over, null, "x"))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThatThrownBy(() -> store.write(new WriteBatch<String, String>().set(over, "x")))
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThat(store.delete(over)).isEmpty(); // reads and deletes take any key
+      assertThat(store.get(over)).isEmpty();
+    }
+  }
 }
