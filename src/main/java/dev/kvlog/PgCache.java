@@ -14,6 +14,20 @@ import java.util.concurrent.ConcurrentHashMap;
  * read-your-writes and monotonic reads, including during reloads. Absent keys keep a tombstone
  * entry (value null) for the same reason: a reload of an older snapshot must not resurrect them.
  *
+ * <p><b>A full reload also removes keys that are gone from the table</b> (an external TRUNCATE, a
+ * key renamed by UPDATE, a restore with {@code pg_dump --clean}, a tombstone cleaned up while this
+ * instance missed the delete), yet never moves a key backwards. The argument: (1) every entry
+ * describes a state that had committed before the entry was put (writes put after their commit,
+ * re-reads and reloads put what a committed snapshot showed); (2) the reload takes a {@linkplain
+ * #copy copy} of the map before its statement starts, so the statement's snapshot includes the
+ * commit of every copied entry; (3) if that snapshot has neither a row nor a tombstone for a copied
+ * key, something removed both after that commit, so "absent" is newer than the copied entry; (4)
+ * {@link #removeIfUnchanged} removes the key only if it still holds that very entry: a newer one
+ * (this instance's own write, the feed) put meanwhile stays. So read-your-writes and monotonic
+ * reads still hold. The removal leaves no entry (it has no version to keep), so one narrow race
+ * remains: a single-key re-read whose statement ran before the removal of the key in the table but
+ * is applied after the reload removed it can put the removed value back until the next reload.
+ *
  * <p>A key whose last write's outcome is unknown is marked {@linkplain #markUncertain uncertain}
  * until a re-read from the database settles it; {@link PostgresKVStore#get} re-reads such keys
  * instead of serving the cached entry.
@@ -63,6 +77,16 @@ final class PgCache {
           }
           return order > old.order() ? new Entry(value, order) : old;
         });
+  }
+
+  /** A copy of the current entries, taken before a reload's statement starts. */
+  java.util.Map<String, Entry> copy() {
+    return new java.util.HashMap<>(map);
+  }
+
+  /** Removes {@code key} if it still holds {@code seen}; see the class comment for why. */
+  boolean removeIfUnchanged(String key, Entry seen) {
+    return map.remove(key, seen);
   }
 
   void markUncertain(String key) {

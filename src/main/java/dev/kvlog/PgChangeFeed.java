@@ -108,9 +108,13 @@ final class PgChangeFeed implements AutoCloseable {
       try {
         if (listening == null) {
           listening = listen();
-          PgRows.readAll(pool, cache);
+          int removed = PgRows.readAll(pool, cache);
           reconnects.incrementAndGet();
-          log.info("change feed of {} re-established; the cache was reloaded", where);
+          log.info(
+              "change feed of {} re-established; the cache was reloaded ({} keys gone from the"
+                  + " table removed)",
+              where,
+              removed);
           nextBeat = System.nanoTime();
         }
         apply(listening.unwrap(PGConnection.class).getNotifications(POLL_MS), null);

@@ -137,4 +137,70 @@ class PostgresReviewTest {
       assertThat(store.get(over)).isEmpty();
     }
   }
+
+  // ---- finding 1: a full reload never removed keys absent from the table ----
+
+  /**
+   * Kills the listener backend of the instance behind {@link #proxy}; it reconnects and reloads.
+   */
+  void terminateListener() throws SQLException {
+    java.util.List<Integer> ports = proxy.serverSidePorts(FaultProxy.clientSent("LISTEN"));
+    assertThat(ports).isNotEmpty(); // the newest is the live one; black-holed ones stay listed
+    try (Connection admin = DriverManager.getConnection(schema.url());
+        java.sql.PreparedStatement s =
+            admin.prepareStatement(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    + " WHERE client_port = ? AND client_addr IN ('127.0.0.1', '::1')")) {
+      s.setInt(1, ports.get(ports.size() - 1));
+      try (ResultSet rs = s.executeQuery()) {
+        rs.next();
+        assertThat(rs.getInt(1)).isEqualTo(1);
+      }
+    }
+  }
+
+  /**
+   * An external TRUNCATE, a key-renaming UPDATE and a cleaned-up tombstone leave keys in the cache
+   * that the table no longer has. Old code served them forever, even after the feed reconnected and
+   * "reloaded everything"; now the reload removes them, and keeps this instance's own newer write
+   * of a key that was also truncated.
+   */
+  @Test
+  void reload_removesKeysGoneFromTheTable_andKeepsNewerOnes() throws Exception {
+    try (PostgresKVStore<String, String> a = viaProxy()) {
+      a.set("truncated", "1");
+      a.set("old-name", "2");
+      a.set("deleted", "3");
+      long reconnects = a.feedReconnects();
+      // the instance misses a delete (its feed black-holed), then the tombstone is cleaned up
+      proxy.blackHole(FaultProxy.clientSent("LISTEN"));
+      sql(schema.url(), "DELETE FROM kv WHERE key = 'deleted'");
+      sql(schema.url(), "DELETE FROM kv_tombstone WHERE key = 'deleted'");
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (a.feedReconnects() == reconnects && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertThat(a.feedReconnects()).isGreaterThan(reconnects);
+      sql(schema.url(), "UPDATE kv SET key = 'new-name' WHERE key = 'old-name'");
+      sql(schema.url(), "TRUNCATE kv, kv_tombstone");
+      terminateListener();
+      deadline = System.nanoTime() + 10_000_000_000L;
+      while (a.feedReconnects() < reconnects + 2 && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertThat(a.feedReconnects()).isEqualTo(reconnects + 2);
+      assertThat(a.get("truncated")).as("truncated").isEmpty();
+      assertThat(a.get("old-name")).as("renamed away").isEmpty();
+      assertThat(a.get("new-name")).as("renamed to, then truncated").isEmpty();
+      assertThat(a.get("deleted")).as("deleted, tombstone cleaned").isEmpty();
+      assertThat(a.size()).isZero();
+      assertThat(a.set("truncated", "4")).isEmpty(); // the table decides prior values
+      terminateListener();
+      deadline = System.nanoTime() + 10_000_000_000L;
+      while (a.feedReconnects() < reconnects + 3 && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      assertThat(a.get("truncated")).contains("4");
+    }
+  }
 }
