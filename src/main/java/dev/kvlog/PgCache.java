@@ -28,9 +28,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * remains: a single-key re-read whose statement ran before the removal of the key in the table but
  * is applied after the reload removed it can put the removed value back until the next reload.
  *
- * <p>A key whose last write's outcome is unknown is marked {@linkplain #markUncertain uncertain}
- * until a re-read from the database settles it; {@link PostgresKVStore#get} re-reads such keys
- * instead of serving the cached entry.
+ * <p>A key whose last write's outcome is unknown is marked {@linkplain #markUncertain uncertain},
+ * with the server process (backend pid) that ran the write, until {@link PostgresKVStore#get}
+ * settles it: it makes sure that backend is gone (a statement can outlive its lost connection on
+ * the server, waiting on a row lock, and commit later), then re-reads the key.
  *
  * <p>Thread-safe.
  */
@@ -43,7 +44,9 @@ final class PgCache {
   record Entry(String value, long order) {}
 
   private final ConcurrentHashMap<String, Entry> map = new ConcurrentHashMap<>();
-  private final Set<String> uncertain = ConcurrentHashMap.newKeySet();
+
+  /** Uncertain keys, each with the backend pids of its writes whose outcome is unknown. */
+  private final ConcurrentHashMap<String, Set<Integer>> uncertain = new ConcurrentHashMap<>();
 
   /** The cached value, or null if the key is absent or unknown here. */
   String value(String key) {
@@ -89,16 +92,36 @@ final class PgCache {
     return map.remove(key, seen);
   }
 
-  void markUncertain(String key) {
-    uncertain.add(key);
+  /** {@code key}'s write on backend {@code pid} ended with an unknown outcome. */
+  void markUncertain(String key, int pid) {
+    uncertain.compute(
+        key,
+        (k, pids) -> {
+          Set<Integer> next =
+              pids == null ? new java.util.HashSet<>() : new java.util.HashSet<>(pids);
+          next.add(pid);
+          return Set.copyOf(next);
+        });
   }
 
   boolean isUncertain(String key) {
-    return !uncertain.isEmpty() && uncertain.contains(key);
+    return !uncertain.isEmpty() && uncertain.containsKey(key);
   }
 
-  void settled(String key) {
-    uncertain.remove(key);
+  /** The backends whose writes of {@code key} have an unknown outcome (empty: none). */
+  Set<Integer> orphans(String key) {
+    return uncertain.getOrDefault(key, Set.of());
+  }
+
+  /** Those backends are gone and {@code key} was re-read since; newer unknown writes stay. */
+  void settled(String key, Set<Integer> gone) {
+    uncertain.computeIfPresent(
+        key,
+        (k, pids) -> {
+          Set<Integer> left = new java.util.HashSet<>(pids);
+          left.removeAll(gone);
+          return left.isEmpty() ? null : Set.copyOf(left);
+        });
   }
 
   /** Present keys (tombstones not counted); walks the map. */

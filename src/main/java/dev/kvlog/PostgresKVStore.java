@@ -206,10 +206,14 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   // ---- reads ----
 
   /**
-   * Returns the cached value of {@code key}, or, if this instance's last write of the key ended
-   * with an unknown outcome, the value re-read from the table.
+   * Returns the cached value of {@code key}, or, if a write of the key on this instance ended with
+   * an unknown outcome, settles that outcome: ends the server process the write ran on (a statement
+   * can outlive its lost connection there and commit later), then re-reads the key. So after an
+   * {@link WriteFailedException#outcomeUnknown()}, what {@code get} returns is final: the write is
+   * applied if and only if it shows, and a retry decided on it cannot double-apply.
    *
-   * @throws KVLogException if such a re-read fails (the server is unreachable)
+   * @throws KVLogException if settling fails (the server is unreachable, or that process could not
+   *     be ended within 5 s); the key is then not answered from the cache
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if the encoded key is not valid UTF-16 or contains U+0000
    * @throws StoreClosedException if the store is closed
@@ -275,8 +279,9 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
    *
    * <p>On PostgreSQL a {@link WriteFailedException} with {@link
    * WriteFailedException#outcomeUnknown()} true means the write may have been applied (the
-   * connection failed after its commit was sent): re-read before retrying. The same holds for
-   * {@link #delete}, {@link #setIfAbsent}, {@link #compareAndSet} and {@link #write(WriteBatch)}.
+   * connection failed after its commit was sent): call {@link #get} on this instance before
+   * retrying; it settles the outcome. The same holds for {@link #delete}, {@link #setIfAbsent},
+   * {@link #compareAndSet} and {@link #write(WriteBatch)}.
    *
    * <p>Writes that may insert a key ({@code set}, {@code setIfAbsent}, {@code compareAndSet} to a
    * value, a batch's puts) throw {@link IllegalArgumentException} for a key over {@link
@@ -515,13 +520,18 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     }
   }
 
-  /** Reads, from the database, the value of a key whose last write's outcome was unknown. */
+  /**
+   * Settles a key whose write's outcome was unknown: ends the server processes those writes ran on
+   * ({@link PgWrites#endBackends}), so none can still commit, then reads the key from the table.
+   */
   private String settle(String key) {
     SQLException first = null;
     for (int attempt = 0; attempt < 2; attempt++) { // the pool may hand out a connection that died
       try (Connection c = pool.getConnection()) {
+        java.util.Set<Integer> orphans = cache.orphans(key);
+        PgWrites.endBackends(c, orphans);
         String value = PgRows.readKey(c, key, cache);
-        cache.settled(key);
+        cache.settled(key, orphans);
         return value;
       } catch (SQLException e) {
         if (first != null) {
@@ -536,7 +546,8 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
             + " from "
             + where
             + ": its last write's outcome is unknown, so the cached value may be wrong, and"
-            + " re-reading it failed: "
+            + " settling it (ending the server process that ran the write, then re-reading)"
+            + " failed: "
             + first.getMessage()
             + "; retry once the server is reachable",
         first);

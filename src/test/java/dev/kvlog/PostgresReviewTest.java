@@ -203,4 +203,84 @@ class PostgresReviewTest {
       assertThat(a.get("truncated")).contains("4");
     }
   }
+
+  // ---- finding 3: re-reading after outcomeUnknown did not settle the outcome ----
+
+  /** Waits until one of this instance's connections (through the proxy) waits on a row lock. */
+  void awaitLockWait() throws Exception {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    try (Connection admin = DriverManager.getConnection(schema.url());
+        java.sql.PreparedStatement s =
+            admin.prepareStatement(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    + " AND client_port = ANY(?) AND client_addr IN ('127.0.0.1', '::1')")) {
+      while (System.nanoTime() < deadline) {
+        s.setArray(
+            1,
+            admin.createArrayOf(
+                "integer", proxy.serverSidePorts(l -> true).toArray(new Integer[0])));
+        try (ResultSet rs = s.executeQuery()) {
+          rs.next();
+          if (rs.getInt(1) > 0) {
+            return;
+          }
+        }
+        Thread.sleep(20);
+      }
+    }
+    throw new AssertionError("the write never waited on the row lock");
+  }
+
+  /**
+   * run.sh Orphan: an autocommitted CAS waits on a row lock another transaction holds; its
+   * connection is lost (outcome unknown). The caller re-reads as advised, then the lock is freed.
+   * Old code: get() said "0", and the orphaned UPDATE, still running on the server, committed "1"
+   * afterwards, so a caller's retry double-applied. Now get() first ends that server process, so
+   * what it returns is final.
+   */
+  @Test
+  void get_afterOutcomeUnknown_settlesTheOutcome_evenIfTheStatementOutlivedItsConnection()
+      throws Exception {
+    try (PostgresKVStore<String, String> store = viaProxy();
+        Connection locker = DriverManager.getConnection(schema.url())) {
+      store.set("c", "0");
+      locker.setAutoCommit(false);
+      try (Statement s = locker.createStatement()) {
+        s.executeQuery("SELECT * FROM kv WHERE key = 'c' FOR UPDATE").close();
+      }
+      Thread cutter =
+          new Thread(
+              () -> {
+                try {
+                  awaitLockWait();
+                } catch (Exception | AssertionError e) {
+                  // the CAS below then blocks until the lock is freed: the test fails on its value
+                }
+                proxy.restart(0);
+              });
+      cutter.start();
+      assertThatThrownBy(() -> store.compareAndSet("c", "0", "1"))
+          .isInstanceOfSatisfying(
+              WriteFailedException.class, e -> assertThat(e.outcomeUnknown()).isTrue());
+      cutter.join();
+      String seen = store.get("c").orElse(null);
+      locker.commit(); // the lock is free: an orphaned UPDATE would commit now
+      Thread.sleep(500);
+      assertThat(inDatabase("c")).as("the table after the lock was freed").isEqualTo(seen);
+      assertThat(seen).isEqualTo("0");
+      assertThat(store.compareAndSet("c", "0", "1")).isTrue(); // the caller's retry
+      Thread.sleep(200);
+      assertThat(inDatabase("c")).isEqualTo("1"); // one increment, not two
+    }
+  }
+
+  String inDatabase(String key) throws SQLException {
+    try (Connection c = DriverManager.getConnection(schema.url());
+        java.sql.PreparedStatement s = c.prepareStatement("SELECT value FROM kv WHERE key = ?")) {
+      s.setString(1, key);
+      try (ResultSet rs = s.executeQuery()) {
+        return rs.next() ? rs.getString(1) : null;
+      }
+    }
+  }
 }
