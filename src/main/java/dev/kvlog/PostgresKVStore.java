@@ -56,7 +56,9 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   /**
    * Other instances' committed writes show here within this many seconds while the server is
    * reachable: heartbeat interval 1 s + echo deadline 2 s + retry 0.5 s + reconnect and reload
-   * (tested: {@code PostgresFaultsTest}, {@code PostgresHistoryTest}).
+   * (tested: {@code PostgresFaultsTest}, {@code PostgresHistoryTest}). A feed that cannot catch up
+   * makes {@code get} read the table once the cache's freshness is 4 s old ({@code
+   * PostgresReviewTest}).
    */
   public static final int STALENESS_BOUND_SECONDS = 5;
 
@@ -212,8 +214,12 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
    * {@link WriteFailedException#outcomeUnknown()}, what {@code get} returns is final: the write is
    * applied if and only if it shows, and a retry decided on it cannot double-apply.
    *
+   * <p>While the change feed is down for longer than the staleness bound allows (it cannot
+   * reconnect), reads go to the table instead of the cache.
+   *
    * @throws KVLogException if settling fails (the server is unreachable, or that process could not
-   *     be ended within 5 s); the key is then not answered from the cache
+   *     be ended within 5 s); the key is then not answered from the cache; or if the feed is down
+   *     that long and the table cannot be read either
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if the encoded key is not valid UTF-16 or contains U+0000
    * @throws StoreClosedException if the store is closed
@@ -222,7 +228,36 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   public Optional<V> get(K key) {
     String k = encodeKey(key);
     checkOpen();
-    return decode(cache.isUncertain(k) ? settle(k) : cache.value(k));
+    if (cache.isUncertain(k)) {
+      return decode(settle(k));
+    }
+    long stale = feed.staleMillis();
+    return decode(stale > PgChangeFeed.TRUSTED_MS ? readThrough(k, stale) : cache.value(k));
+  }
+
+  /**
+   * Reads {@code key} from the table while the change feed is too far behind for the cache to keep
+   * the staleness bound (the feed cannot reconnect, though the pool may still work).
+   */
+  private String readThrough(String key, long staleMillis) {
+    try (Connection c = pool.getConnection()) {
+      return PgRows.readKey(c, key, cache);
+    } catch (SQLException e) {
+      throw new KVLogException(
+          "cannot read key "
+              + Text.excerpt(key)
+              + " from "
+              + where
+              + ": the change feed has not caught up for "
+              + staleMillis
+              + " ms, longer than the "
+              + STALENESS_BOUND_SECONDS
+              + " s staleness bound allows, so the cache may be stale, and reading the table"
+              + " failed too: "
+              + e.getMessage()
+              + "; retry once the server is reachable",
+          e);
+    }
   }
 
   /** How often this instance lost its change feed and caught up again since it opened. */

@@ -283,4 +283,30 @@ class PostgresReviewTest {
       }
     }
   }
+
+  // ---- finding 4: no fallback when the feed cannot reconnect but the pool works ----
+
+  /**
+   * run.sh Stale refuseNewAndCutFeed: the listener's connection dies silently and new connections
+   * are refused, while the pool's connections still work. Old code served the value from before the
+   * fault for as long as the refusal lasted (here 20 s) without telling anyone; now reads go to the
+   * table once the feed is older than the bound allows, so B's write shows within the bound.
+   */
+  @Test
+  void feedCannotReconnect_butPoolWorks_readsStayWithinTheBound() throws Exception {
+    try (PostgresKVStore<String, String> a = viaProxy();
+        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
+      b.set("x", "0");
+      PostgresFaultsTest.millisUntilVisible(a, "x", "0");
+      proxy.refuseNew(20_000);
+      assertThat(proxy.blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
+      b.set("x", "1");
+      long ms = PostgresFaultsTest.millisUntilVisible(a, "x", "1");
+      System.out.printf("staleness with the feed down and the pool up: %d ms%n", ms);
+      assertThat(ms).isLessThanOrEqualTo(PostgresFaultsTest.BOUND_MS);
+      assertThat(a.feedReconnects()).as("the feed really was down all along").isZero();
+      assertThat(a.set("x", "2")).contains("1"); // and read-your-writes holds
+      assertThat(a.get("x")).contains("2");
+    }
+  }
 }
