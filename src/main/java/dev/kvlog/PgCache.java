@@ -92,14 +92,19 @@ final class PgCache {
     return map.remove(key, seen);
   }
 
-  /** {@code key}'s write on backend {@code pid} ended with an unknown outcome. */
+  /**
+   * {@code key}'s write on backend {@code pid} ended with an unknown outcome; pid 0: that backend
+   * cannot still be running it, only a re-read is needed.
+   */
   void markUncertain(String key, int pid) {
     uncertain.compute(
         key,
         (k, pids) -> {
           Set<Integer> next =
               pids == null ? new java.util.HashSet<>() : new java.util.HashSet<>(pids);
-          next.add(pid);
+          if (pid != 0) {
+            next.add(pid);
+          }
           return Set.copyOf(next);
         });
   }

@@ -126,7 +126,10 @@ final class PgWrites {
               false);
         }
         // Not re-read here: the server may be unreachable, and the caller should hear at once.
-        int orphan = pid;
+        // Only a lost connection can leave the statement running on the server; an error the
+        // server sent means its statement is over, and that backend may serve other writes now.
+        String state = e.getSQLState();
+        int orphan = state == null || state.startsWith("08") ? pid : 0;
         keys.forEach(k -> cache.markUncertain(k, orphan));
         throw new WriteFailedException(
             what
