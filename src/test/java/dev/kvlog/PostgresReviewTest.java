@@ -309,4 +309,39 @@ class PostgresReviewTest {
       assertThat(a.get("x")).contains("2");
     }
   }
+
+  /**
+   * The same, but the table cannot be read either (here: renamed away, which fails at once where an
+   * unreachable server would make the pool wait): get() throws, naming the feed and the bound,
+   * instead of serving the stale cached value. Old code served "0" throughout.
+   */
+  @Test
+  void feedCannotReconnect_andTableUnreadable_getThrowsInsteadOfServingStaleData()
+      throws Exception {
+    try (PostgresKVStore<String, String> a = viaProxy()) {
+      a.set("x", "0");
+      proxy.refuseNew(30_000);
+      assertThat(proxy.blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
+      sql(schema.url(), "ALTER TABLE kv RENAME TO kv_away");
+      long start = System.nanoTime();
+      KVLogException thrown = null;
+      while (thrown == null && System.nanoTime() - start < 3 * PostgresFaultsTest.BOUND_MS * 1e6) {
+        try {
+          assertThat(a.get("x")).contains("0");
+          Thread.sleep(20);
+        } catch (KVLogException e) {
+          thrown = e;
+        }
+      }
+      long ms = (System.nanoTime() - start) / 1_000_000;
+      assertThat(thrown).as("get() kept serving the cache for %d ms", ms).isNotNull();
+      assertThat(ms).isLessThanOrEqualTo(PostgresFaultsTest.BOUND_MS);
+      assertThat(thrown)
+          .hasMessageContaining("change feed")
+          .hasMessageContaining("staleness bound")
+          .hasMessageContaining("retry once the server is reachable");
+      sql(schema.url(), "ALTER TABLE kv_away RENAME TO kv");
+      assertThat(a.get("x")).contains("0"); // read from the table again
+    }
+  }
 }
