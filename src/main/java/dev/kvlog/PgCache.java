@@ -14,9 +14,24 @@ import java.util.concurrent.ConcurrentHashMap;
  * read-your-writes and monotonic reads, including during reloads. Absent keys keep a tombstone
  * entry (value null) for the same reason: a reload of an older snapshot must not resurrect them.
  *
- * <p>A key whose last write's outcome is unknown is marked {@linkplain #markUncertain uncertain}
- * until a re-read from the database settles it; {@link PostgresKVStore#get} re-reads such keys
- * instead of serving the cached entry.
+ * <p><b>A full reload also removes keys that are gone from the table</b> (an external TRUNCATE, a
+ * key renamed by UPDATE, a restore with {@code pg_dump --clean}, a tombstone cleaned up while this
+ * instance missed the delete), yet never moves a key backwards. The argument: (1) every entry
+ * describes a state that had committed before the entry was put (writes put after their commit,
+ * re-reads and reloads put what a committed snapshot showed); (2) the reload takes a {@linkplain
+ * #copy copy} of the map before its statement starts, so the statement's snapshot includes the
+ * commit of every copied entry; (3) if that snapshot has neither a row nor a tombstone for a copied
+ * key, something removed both after that commit, so "absent" is newer than the copied entry; (4)
+ * {@link #removeIfUnchanged} removes the key only if it still holds that very entry: a newer one
+ * (this instance's own write, the feed) put meanwhile stays. So read-your-writes and monotonic
+ * reads still hold. The removal leaves no entry (it has no version to keep), so one narrow race
+ * remains: a single-key re-read whose statement ran before the removal of the key in the table but
+ * is applied after the reload removed it can put the removed value back until the next reload.
+ *
+ * <p>A key whose last write's outcome is unknown is marked {@linkplain #markUncertain uncertain},
+ * with the server process (backend pid) that ran the write, until {@link PostgresKVStore#get}
+ * settles it: it makes sure that backend is gone (a statement can outlive its lost connection on
+ * the server, waiting on a row lock, and commit later), then re-reads the key.
  *
  * <p>Thread-safe.
  */
@@ -29,7 +44,9 @@ final class PgCache {
   record Entry(String value, long order) {}
 
   private final ConcurrentHashMap<String, Entry> map = new ConcurrentHashMap<>();
-  private final Set<String> uncertain = ConcurrentHashMap.newKeySet();
+
+  /** Uncertain keys, each with the backend pids of its writes whose outcome is unknown. */
+  private final ConcurrentHashMap<String, Set<Integer>> uncertain = new ConcurrentHashMap<>();
 
   /** The cached value, or null if the key is absent or unknown here. */
   String value(String key) {
@@ -65,16 +82,51 @@ final class PgCache {
         });
   }
 
-  void markUncertain(String key) {
-    uncertain.add(key);
+  /** A copy of the current entries, taken before a reload's statement starts. */
+  java.util.Map<String, Entry> copy() {
+    return new java.util.HashMap<>(map);
+  }
+
+  /** Removes {@code key} if it still holds {@code seen}; see the class comment for why. */
+  boolean removeIfUnchanged(String key, Entry seen) {
+    return map.remove(key, seen);
+  }
+
+  /**
+   * {@code key}'s write on backend {@code pid} ended with an unknown outcome; pid 0: that backend
+   * cannot still be running it, only a re-read is needed.
+   */
+  void markUncertain(String key, int pid) {
+    uncertain.compute(
+        key,
+        (k, pids) -> {
+          Set<Integer> next =
+              pids == null ? new java.util.HashSet<>() : new java.util.HashSet<>(pids);
+          if (pid != 0) {
+            next.add(pid);
+          }
+          return Set.copyOf(next);
+        });
   }
 
   boolean isUncertain(String key) {
-    return !uncertain.isEmpty() && uncertain.contains(key);
+    return !uncertain.isEmpty() && uncertain.containsKey(key);
   }
 
-  void settled(String key) {
-    uncertain.remove(key);
+  /** The backends whose writes of {@code key} have an unknown outcome (empty: none). */
+  Set<Integer> orphans(String key) {
+    return uncertain.getOrDefault(key, Set.of());
+  }
+
+  /** Those backends are gone and {@code key} was re-read since; newer unknown writes stay. */
+  void settled(String key, Set<Integer> gone) {
+    uncertain.computeIfPresent(
+        key,
+        (k, pids) -> {
+          Set<Integer> left = new java.util.HashSet<>(pids);
+          left.removeAll(gone);
+          return left.isEmpty() ? null : Set.copyOf(left);
+        });
   }
 
   /** Present keys (tombstones not counted); walks the map. */

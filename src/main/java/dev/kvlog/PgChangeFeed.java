@@ -34,6 +34,14 @@ import org.slf4j.LoggerFactory;
  * transaction that drew a smaller version and committed later. Reloads and re-reads only move keys
  * forward ({@link PgCache}), so they never undo this instance's own writes.
  *
+ * <p><b>The feed says how fresh the cache is.</b> {@link #staleMillis} is the age of the newest
+ * moment as of which every committed change is known to be in the cache: the sending of the last
+ * heartbeat that came back (notifications arrive in commit order, so every change committed before
+ * it was applied before its echo), or the start of the last full reload. While the feed cannot be
+ * re-established (for example new connections are refused while the pool's connections still work),
+ * that age grows, and {@link PostgresKVStore#get} stops trusting the cache past {@link
+ * #TRUSTED_MS}.
+ *
  * <p>Thread-safe: one daemon thread does all the work; {@link #close} may be called from any
  * thread.
  */
@@ -41,6 +49,13 @@ final class PgChangeFeed implements AutoCloseable {
   static final long HEARTBEAT_INTERVAL_MS = 1_000;
   static final long HEARTBEAT_DEADLINE_MS = 2_000;
   static final long RETRY_MS = 500;
+
+  /**
+   * Past this age the cache is not trusted for reads. A healthy feed stays below interval +
+   * deadline (3 s); 4 s keeps every value served from the cache within the 5 s staleness bound.
+   */
+  static final long TRUSTED_MS = 4_000;
+
   private static final int POLL_MS = 100;
   private static final Logger log = LoggerFactory.getLogger(PgChangeFeed.class);
 
@@ -54,6 +69,7 @@ final class PgChangeFeed implements AutoCloseable {
   private final Thread thread;
   private volatile Connection listening;
   private volatile boolean closed;
+  private volatile long freshAsOf; // System.nanoTime(); see the class comment
   private long beats;
 
   /** Connects, LISTENs, then loads everything; the caller starts the feed with {@link #start}. */
@@ -66,7 +82,9 @@ final class PgChangeFeed implements AutoCloseable {
     this.cache = cache;
     listening = listen(); // before the load: no change can fall between the two
     try {
+      long start = System.nanoTime();
       PgRows.readAll(pool, cache);
+      freshAsOf = start;
     } catch (SQLException | RuntimeException e) {
       abort(listening, e);
       throw e;
@@ -77,6 +95,11 @@ final class PgChangeFeed implements AutoCloseable {
 
   void start() {
     thread.start();
+  }
+
+  /** How old (ms) the newest moment is as of which the cache holds every committed change. */
+  long staleMillis() {
+    return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - freshAsOf);
   }
 
   /** How often the feed was lost and re-established since the store opened. */
@@ -108,9 +131,15 @@ final class PgChangeFeed implements AutoCloseable {
       try {
         if (listening == null) {
           listening = listen();
-          PgRows.readAll(pool, cache);
+          long start = System.nanoTime();
+          int removed = PgRows.readAll(pool, cache);
+          freshAsOf = start;
           reconnects.incrementAndGet();
-          log.info("change feed of {} re-established; the cache was reloaded", where);
+          log.info(
+              "change feed of {} re-established; the cache was reloaded ({} keys gone from the"
+                  + " table removed)",
+              where,
+              removed);
           nextBeat = System.nanoTime();
         }
         apply(listening.unwrap(PGConnection.class).getNotifications(POLL_MS), null);
@@ -141,6 +170,7 @@ final class PgChangeFeed implements AutoCloseable {
   /** NOTIFYs this feed's own channel and requires the echo within the deadline. */
   private void heartbeat() throws SQLException {
     String token = beatPrefix + (++beats);
+    long sent = System.nanoTime();
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(HEARTBEAT_DEADLINE_MS);
     try (PreparedStatement s = listening.prepareStatement("SELECT pg_notify(?, ?)")) {
       s.setString(1, channel);
@@ -155,6 +185,7 @@ final class PgChangeFeed implements AutoCloseable {
             "heartbeat " + token + " did not come back within " + HEARTBEAT_DEADLINE_MS + " ms");
       }
       if (apply(pg.getNotifications((int) Math.max(1, Math.min(left, POLL_MS))), token)) {
+        freshAsOf = sent;
         return;
       }
     }

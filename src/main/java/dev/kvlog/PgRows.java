@@ -6,6 +6,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.Map;
 import javax.sql.DataSource;
 
 /**
@@ -44,18 +45,32 @@ final class PgRows {
     }
   }
 
-  /** Applies every row and tombstone, read in one snapshot through a cursor. */
-  static void readAll(DataSource pool, PgCache cache) throws SQLException {
+  /**
+   * Applies every row and tombstone, read in one snapshot through a cursor, and removes the cached
+   * keys that snapshot no longer has (see {@link PgCache} for why that never moves a key back).
+   * Returns how many keys were removed.
+   */
+  static int readAll(DataSource pool, PgCache cache) throws SQLException {
     try (Connection c = pool.getConnection()) {
       c.setAutoCommit(false); // a cursor instead of the whole table in one response
       try (Statement s = c.createStatement()) {
         s.setFetchSize(10_000);
+        Map<String, PgCache.Entry> before = cache.copy(); // before the statement's snapshot
         try (ResultSet rs = s.executeQuery(String.format(ROWS_AND_TOMBSTONES, ""))) {
           while (rs.next()) {
-            cache.advance(rs.getString(1), rs.getString(2), rs.getLong(3));
+            String key = rs.getString(1);
+            before.remove(key);
+            cache.advance(key, rs.getString(2), rs.getLong(3));
           }
         }
         c.commit();
+        int removed = 0;
+        for (Map.Entry<String, PgCache.Entry> gone : before.entrySet()) {
+          if (cache.removeIfUnchanged(gone.getKey(), gone.getValue())) {
+            removed++;
+          }
+        }
+        return removed;
       } finally {
         c.setAutoCommit(true);
       }

@@ -1,12 +1,18 @@
 package dev.kvlog;
 
 import dev.kvlog.internal.Text;
+import java.sql.Array;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
+import org.postgresql.PGConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,13 +27,15 @@ import org.slf4j.LoggerFactory;
  * access). Every other failure after a commit may have been sent (an autocommitted statement, or
  * COMMIT) is reported as {@linkplain WriteFailedException#outcomeUnknown() outcome unknown}, with
  * the original exception as the cause; a failing rollback is suppressed, never substituted. The
- * keys of an unknown write are marked uncertain in the cache and re-read before they are served.
+ * keys of an unknown write are marked uncertain in the cache, with the backend pid the write ran
+ * on, and settled by {@link #endBackends} and a re-read before they are served.
  *
  * <p>Thread-safe (stateless; each {@link Attempt} belongs to one call).
  */
 final class PgWrites {
   private static final Logger log = LoggerFactory.getLogger(PgWrites.class);
   private static final int RETRIES = 20;
+  static final long ORPHAN_WAIT_MS = 5_000;
 
   private PgWrites() {}
 
@@ -93,7 +101,9 @@ final class PgWrites {
       Op<T> op) {
     for (int attempt = 1; ; attempt++) {
       Attempt a = new Attempt();
+      int pid = 0;
       try (Connection c = pool.getConnection()) {
+        pid = c.unwrap(PGConnection.class).getBackendPID(); // known since connect, no round trip
         T result = op.apply(c, a);
         a.afterCommit.forEach(Runnable::run);
         return result;
@@ -116,7 +126,11 @@ final class PgWrites {
               false);
         }
         // Not re-read here: the server may be unreachable, and the caller should hear at once.
-        keys.forEach(cache::markUncertain);
+        // Only a lost connection can leave the statement running on the server; an error the
+        // server sent means its statement is over, and that backend may serve other writes now.
+        String state = e.getSQLState();
+        int orphan = state == null || state.startsWith("08") ? pid : 0;
+        keys.forEach(k -> cache.markUncertain(k, orphan));
         throw new WriteFailedException(
             what
                 + " on "
@@ -143,13 +157,62 @@ final class PgWrites {
             || state.startsWith("42"));
   }
 
-  /** Re-reads {@code key}, settling an uncertain key; on failure the key stays uncertain. */
+  /** Re-reads {@code key} (never settles an uncertain key: that needs {@link #endBackends}). */
   static void refreshQuietly(DataSource pool, String key, PgCache cache) {
     try (Connection c = pool.getConnection()) {
       PgRows.readKey(c, key, cache);
-      cache.settled(key);
     } catch (SQLException | RuntimeException e) {
-      log.debug("cannot re-read {} now; it is re-read before it is served", Text.excerpt(key), e);
+      log.debug("cannot re-read {} now; the feed or a reload brings it", Text.excerpt(key), e);
+    }
+  }
+
+  /**
+   * Makes sure the server processes {@code pids} are gone, so no statement of theirs can still
+   * commit: a statement waiting on a row lock keeps running after its connection was lost (or timed
+   * out on the client) and would commit once the lock is free, after a re-read had shown the old
+   * value. Terminates them (allowed for backends of the same role) and waits, at most {@value
+   * #ORPHAN_WAIT_MS} ms, until they have left pg_stat_activity. A pid that is our own connection's
+   * was reused, so its old process is gone.
+   *
+   * @throws SQLException if they cannot be terminated (permission) or are still there after the
+   *     wait
+   */
+  static void endBackends(Connection c, Set<Integer> pids) throws SQLException {
+    if (pids.isEmpty()) {
+      return;
+    }
+    Array array = c.createArrayOf("integer", pids.toArray(new Integer[0]));
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ORPHAN_WAIT_MS);
+    try (PreparedStatement s =
+        c.prepareStatement(
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
+                + " WHERE pid = ANY(?) AND pid <> pg_backend_pid()")) {
+      s.setArray(1, array);
+      for (; ; ) {
+        List<Integer> alive = new ArrayList<>();
+        try (ResultSet rs = s.executeQuery()) {
+          while (rs.next()) {
+            alive.add(rs.getInt(1));
+          }
+        }
+        if (alive.isEmpty()) {
+          return;
+        }
+        if (System.nanoTime() - deadline > 0) {
+          throw new SQLException(
+              "server process(es) "
+                  + alive
+                  + " that ran the write are still running after "
+                  + ORPHAN_WAIT_MS
+                  + " ms despite pg_terminate_backend, so the write may still commit");
+        }
+        try {
+          Thread.sleep(10);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new SQLException("interrupted while waiting for server processes " + alive, e);
+        }
+      }
     }
   }
 }

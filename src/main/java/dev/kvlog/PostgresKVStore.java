@@ -56,9 +56,25 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   /**
    * Other instances' committed writes show here within this many seconds while the server is
    * reachable: heartbeat interval 1 s + echo deadline 2 s + retry 0.5 s + reconnect and reload
-   * (tested: {@code PostgresFaultsTest}, {@code PostgresHistoryTest}).
+   * (tested: {@code PostgresFaultsTest}, {@code PostgresHistoryTest}). A feed that cannot catch up
+   * makes {@code get} read the table once the cache's freshness is 4 s old ({@code
+   * PostgresReviewTest}).
    */
   public static final int STALENESS_BOUND_SECONDS = 5;
+
+  /**
+   * The longest schema name (UTF-8 bytes) a store can live in: its change channel {@code
+   * kvlog:<schema>} must fit PostgreSQL's 63-byte identifier limit (NAMEDATALEN - 1).
+   */
+  public static final int MAX_SCHEMA_NAME_BYTES = 63 - "kvlog:".length();
+
+  /**
+   * The longest key (UTF-8 bytes of the encoded key) a write accepts. PostgreSQL's btree indexes
+   * (the primary keys of kv and kv_tombstone) refuse entries over 2704 bytes after compression, so
+   * an incompressible key of about 2.7 KB fails; 2048 bytes leaves room for the index tuple's
+   * headers whatever the key's content. Reads and deletes accept any key.
+   */
+  public static final int MAX_KEY_BYTES = 2048;
 
   private static final Logger log = LoggerFactory.getLogger(PostgresKVStore.class);
 
@@ -98,12 +114,13 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
       String schema;
       try (Connection c = pool.getConnection()) {
         requireDurable(c);
-        schemaVersion = Migrations.migratePostgres(c, where);
         try (Statement s = c.createStatement();
             ResultSet rs = s.executeQuery("SELECT current_schema()")) {
           rs.next();
           schema = rs.getString(1);
         }
+        requireChannelFits(schema);
+        schemaVersion = Migrations.migratePostgres(c, where);
       }
       feed = new PgChangeFeed(b.url, where, "kvlog:" + schema, pool, cache);
       feed.start();
@@ -154,6 +171,32 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     }
   }
 
+  /**
+   * Refuses, before anything is created, a schema whose change channel {@code kvlog:<schema>} would
+   * exceed PostgreSQL's identifier limit: the trigger's pg_notify would then fail every write with
+   * "channel name too long". Refusing (rather than hashing the name in a new trigger) keeps the
+   * channel readable in pg_listening_channels() and needs no schema change.
+   */
+  private void requireChannelFits(String schema) {
+    if (schema == null) {
+      return; // no current schema: the migration reports it
+    }
+    int bytes = schema.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    if (bytes > MAX_SCHEMA_NAME_BYTES) {
+      throw new StoreOpenException(
+          "schema name "
+              + Text.excerpt(schema)
+              + " of "
+              + where
+              + " is "
+              + bytes
+              + " bytes long; KVLog's change channel \"kvlog:<schema>\" must fit PostgreSQL's"
+              + " 63-byte identifier limit, so schema names may have at most "
+              + MAX_SCHEMA_NAME_BYTES
+              + " bytes (UTF-8); use a shorter schema name in currentSchema=");
+    }
+  }
+
   private static String show(Connection c, String setting) throws SQLException {
     try (Statement s = c.createStatement();
         ResultSet rs = s.executeQuery("SHOW " + setting)) {
@@ -165,10 +208,18 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   // ---- reads ----
 
   /**
-   * Returns the cached value of {@code key}, or, if this instance's last write of the key ended
-   * with an unknown outcome, the value re-read from the table.
+   * Returns the cached value of {@code key}, or, if a write of the key on this instance ended with
+   * an unknown outcome, settles that outcome: ends the server process the write ran on (a statement
+   * can outlive its lost connection there and commit later), then re-reads the key. So after an
+   * {@link WriteFailedException#outcomeUnknown()}, what {@code get} returns is final: the write is
+   * applied if and only if it shows, and a retry decided on it cannot double-apply.
    *
-   * @throws KVLogException if such a re-read fails (the server is unreachable)
+   * <p>While the change feed is down for longer than the staleness bound allows (it cannot
+   * reconnect), reads go to the table instead of the cache.
+   *
+   * @throws KVLogException if settling fails (the server is unreachable, or that process could not
+   *     be ended within 5 s); the key is then not answered from the cache; or if the feed is down
+   *     that long and the table cannot be read either
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if the encoded key is not valid UTF-16 or contains U+0000
    * @throws StoreClosedException if the store is closed
@@ -177,7 +228,36 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   public Optional<V> get(K key) {
     String k = encodeKey(key);
     checkOpen();
-    return decode(cache.isUncertain(k) ? settle(k) : cache.value(k));
+    if (cache.isUncertain(k)) {
+      return decode(settle(k));
+    }
+    long stale = feed.staleMillis();
+    return decode(stale > PgChangeFeed.TRUSTED_MS ? readThrough(k, stale) : cache.value(k));
+  }
+
+  /**
+   * Reads {@code key} from the table while the change feed is too far behind for the cache to keep
+   * the staleness bound (the feed cannot reconnect, though the pool may still work).
+   */
+  private String readThrough(String key, long staleMillis) {
+    try (Connection c = pool.getConnection()) {
+      return PgRows.readKey(c, key, cache);
+    } catch (SQLException e) {
+      throw new KVLogException(
+          "cannot read key "
+              + Text.excerpt(key)
+              + " from "
+              + where
+              + ": the change feed has not caught up for "
+              + staleMillis
+              + " ms, longer than the "
+              + STALENESS_BOUND_SECONDS
+              + " s staleness bound allows, so the cache may be stale, and reading the table"
+              + " failed too: "
+              + e.getMessage()
+              + "; retry once the server is reachable",
+          e);
+    }
   }
 
   /** How often this instance lost its change feed and caught up again since it opened. */
@@ -234,12 +314,17 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
    *
    * <p>On PostgreSQL a {@link WriteFailedException} with {@link
    * WriteFailedException#outcomeUnknown()} true means the write may have been applied (the
-   * connection failed after its commit was sent): re-read before retrying. The same holds for
-   * {@link #delete}, {@link #setIfAbsent}, {@link #compareAndSet} and {@link #write(WriteBatch)}.
+   * connection failed after its commit was sent): call {@link #get} on this instance before
+   * retrying; it settles the outcome. The same holds for {@link #delete}, {@link #setIfAbsent},
+   * {@link #compareAndSet} and {@link #write(WriteBatch)}.
+   *
+   * <p>Writes that may insert a key ({@code set}, {@code setIfAbsent}, {@code compareAndSet} to a
+   * value, a batch's puts) throw {@link IllegalArgumentException} for a key over {@link
+   * #MAX_KEY_BYTES} UTF-8 bytes, before anything is sent.
    */
   @Override
   public Optional<V> set(K key, V value) {
-    String k = encodeKey(key);
+    String k = encodeKeyForWrite(key);
     String v = encodeValue(value);
     return decode(write(k, "set", (c, a) -> upsert(c, a, k, v)));
   }
@@ -270,7 +355,7 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   @Override
   public Optional<V> setIfAbsent(K key, V value) {
-    String k = encodeKey(key);
+    String k = encodeKeyForWrite(key);
     String v = encodeValue(value);
     return decode(
         write(
@@ -293,7 +378,7 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
 
   @Override
   public boolean compareAndSet(K key, V expected, V newValue) {
-    String k = encodeKey(key);
+    String k = newValue == null ? encodeKey(key) : encodeKeyForWrite(key);
     String e = expected == null ? null : encodeValue(expected);
     String n = newValue == null ? null : encodeValue(newValue);
     Boolean swapped =
@@ -345,7 +430,11 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   public void write(WriteBatch<K, V> batch) {
     Objects.requireNonNull(batch, "batch");
     java.util.LinkedHashMap<String, String> changes = new java.util.LinkedHashMap<>();
-    batch.forEach((k, v) -> changes.put(encodeKey(k), v == null ? null : encodeValue(v)));
+    batch.forEach(
+        (k, v) ->
+            changes.put(
+                v == null ? encodeKey(k) : encodeKeyForWrite(k),
+                v == null ? null : encodeValue(v)));
     checkOpen();
     if (changes.isEmpty()) {
       return;
@@ -466,13 +555,18 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     }
   }
 
-  /** Reads, from the database, the value of a key whose last write's outcome was unknown. */
+  /**
+   * Settles a key whose write's outcome was unknown: ends the server processes those writes ran on
+   * ({@link PgWrites#endBackends}), so none can still commit, then reads the key from the table.
+   */
   private String settle(String key) {
     SQLException first = null;
     for (int attempt = 0; attempt < 2; attempt++) { // the pool may hand out a connection that died
       try (Connection c = pool.getConnection()) {
+        java.util.Set<Integer> orphans = cache.orphans(key);
+        PgWrites.endBackends(c, orphans);
         String value = PgRows.readKey(c, key, cache);
-        cache.settled(key);
+        cache.settled(key, orphans);
         return value;
       } catch (SQLException e) {
         if (first != null) {
@@ -487,7 +581,8 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
             + " from "
             + where
             + ": its last write's outcome is unknown, so the cached value may be wrong, and"
-            + " re-reading it failed: "
+            + " settling it (ending the server process that ran the write, then re-reading)"
+            + " failed: "
             + first.getMessage()
             + "; retry once the server is reachable",
         first);
@@ -498,6 +593,26 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   private String encodeKey(K key) {
     Objects.requireNonNull(key, "key must not be null");
     return noNul(Text.requireValidUtf16(keys.encode(key), "key"), "key");
+  }
+
+  /** A key that a write may insert: also within {@link #MAX_KEY_BYTES}. */
+  private String encodeKeyForWrite(K key) {
+    String k = encodeKey(key);
+    if (k.length() > MAX_KEY_BYTES / 3) { // fewer chars can never exceed the limit
+      int bytes = k.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+      if (bytes > MAX_KEY_BYTES) {
+        throw new IllegalArgumentException(
+            "key "
+                + Text.excerpt(k)
+                + " is "
+                + bytes
+                + " bytes long (UTF-8); PostgreSQL stores keys of at most "
+                + MAX_KEY_BYTES
+                + " bytes, because its btree index refuses entries over 2704 bytes; use a"
+                + " shorter key, for example a hash of this one");
+      }
+    }
+    return k;
   }
 
   private String encodeValue(V value) {

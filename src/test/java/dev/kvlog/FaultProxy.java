@@ -129,6 +129,11 @@ final class FaultProxy implements AutoCloseable {
     delayMillis = millis;
   }
 
+  /** Refuses new connections for {@code millis}; current ones go on working. */
+  void refuseNew(long millis) {
+    refuseUntilNanos = System.nanoTime() + millis * 1_000_000;
+  }
+
   /** Cuts every connection (FIN both ways) and refuses new ones for {@code millis}. */
   void restart(long millis) {
     refuseUntilNanos = System.nanoTime() + millis * 1_000_000;
