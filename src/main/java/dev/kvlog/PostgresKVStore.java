@@ -229,10 +229,11 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     String k = encodeKey(key);
     checkOpen();
     if (cache.isUncertain(k)) {
-      return decode(settle(k));
+      return decode(k, settle(k), false);
     }
     long stale = feed.staleMillis();
-    return decode(stale > PgChangeFeed.TRUSTED_MS ? readThrough(k, stale) : cache.value(k));
+    return decode(
+        k, stale > PgChangeFeed.TRUSTED_MS ? readThrough(k, stale) : cache.value(k), false);
   }
 
   /**
@@ -298,7 +299,8 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
         while (rs.next()) {
           out.add(
               new java.util.AbstractMap.SimpleImmutableEntry<>(
-                  keys.decode(rs.getString(1)), values.decode(rs.getString(2))));
+                  decodeKey(rs.getString(1)),
+                  decodeValue(rs.getString(1), rs.getString(2), false)));
         }
       }
       return out;
@@ -326,13 +328,14 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   public Optional<V> set(K key, V value) {
     String k = encodeKeyForWrite(key);
     String v = encodeValue(value);
-    return decode(write(k, "set", (c, a) -> upsert(c, a, k, v)));
+    return decode(k, write(k, "set", (c, a) -> upsert(c, a, k, v)), true);
   }
 
   @Override
   public Optional<V> delete(K key) {
     String k = encodeKey(key);
-    return decode(
+    return decodeWritten(
+        k,
         write(
             k,
             "delete",
@@ -357,7 +360,8 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
   public Optional<V> setIfAbsent(K key, V value) {
     String k = encodeKeyForWrite(key);
     String v = encodeValue(value);
-    return decode(
+    return decodeWritten(
+        k,
         write(
             k,
             "setIfAbsent",
@@ -632,8 +636,60 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     return text;
   }
 
-  private Optional<V> decode(String text) {
-    return text == null ? Optional.empty() : Optional.of(values.decode(text));
+  private Optional<V> decodeWritten(String key, String text) {
+    return decode(key, text, true);
+  }
+
+  /**
+   * Decodes a stored value; a codec that fails or returns null becomes a {@link
+   * CorruptValueException} naming the key. On this backend a write's prior value is decoded after
+   * its commit ({@code written}): the message then says the write was applied.
+   */
+  private Optional<V> decode(String key, String text, boolean written) {
+    return text == null ? Optional.empty() : Optional.of(decodeValue(key, text, written));
+  }
+
+  private V decodeValue(String key, String text, boolean written) {
+    V value;
+    try {
+      value = values.decode(text);
+    } catch (KVLogException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw undecodable("value of key " + Text.excerpt(key), e.getMessage(), written, e);
+    }
+    if (value == null) {
+      throw undecodable("value of key " + Text.excerpt(key), "it decodes to null", written, null);
+    }
+    return value;
+  }
+
+  private K decodeKey(String text) {
+    K key;
+    try {
+      key = keys.decode(text);
+    } catch (KVLogException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw undecodable("key " + Text.excerpt(text), e.getMessage(), false, e);
+    }
+    if (key == null) {
+      throw undecodable("key " + Text.excerpt(text), "it decodes to null", false, null);
+    }
+    return key;
+  }
+
+  private CorruptValueException undecodable(
+      String what, String why, boolean written, Throwable cause) {
+    return new CorruptValueException(
+        (written ? "the write was applied, but the prior " : "the stored ")
+            + what
+            + " in "
+            + where
+            + " cannot be decoded ("
+            + why
+            + "); another tool may have edited it, or the type changed",
+        cause);
   }
 
   private void checkOpen() {
