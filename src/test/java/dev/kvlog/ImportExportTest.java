@@ -6,6 +6,7 @@ import dev.kvlog.cli.MainAccess;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
@@ -172,6 +173,57 @@ class ImportExportTest {
     try (var files = Files.list(dir)) {
       assertThat(files.filter(f -> f.getFileName().toString().contains(".tmp-"))).isEmpty();
     }
+  }
+
+  /**
+   * Review F1: {@code --force} renamed a regular file over a device node or FIFO (as root, {@code
+   * -o /dev/null --force} replaced /dev/null). Only a regular file is ever replaced; private nodes
+   * made here, never a real device.
+   */
+  @Test
+  void export_force_refusesAnythingButARegularFile_andDashIsStandardOutput() throws Exception {
+    Path db = dir.resolve("kv.db");
+    kvlog(db, "set", "k", "v");
+    Path fifo = dir.resolve("fifo");
+    Path device = dir.resolve("null");
+    Path link = dir.resolve("link");
+    Path linked = dir.resolve("linked.jsonl");
+    Files.writeString(linked, "precious\n");
+    Files.createSymbolicLink(link, linked);
+    Files.createDirectory(dir.resolve("adir"));
+    assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+    List<Path> nodes = new ArrayList<>(List.of(fifo, link, dir.resolve("adir")));
+    if (new ProcessBuilder("mknod", "-m", "666", device.toString(), "c", "1", "3").start().waitFor()
+        == 0) {
+      nodes.add(device); // only as root; the FIFO and the link cover the rule otherwise
+    }
+    for (Path node : nodes) {
+      String before = describe(node);
+      MainAccess.Result r = kvlog(db, "export", "-o", node.toString(), "--force");
+      assertThat(r.code()).as(node + ": " + r.err()).isEqualTo(2);
+      assertThat(r.err().lines()).as(node.toString()).hasSize(1);
+      assertThat(r.err()).contains(node.toString(), "not a regular file");
+      assertThat(describe(node)).as(node + " left alone").isEqualTo(before);
+    }
+    assertThat(Files.readString(linked)).isEqualTo("precious\n");
+
+    MainAccess.Result dash = kvlog(db, "export", "-o", "-");
+    assertThat(dash.code()).as(dash.err()).isZero();
+    assertThat(dash.out()).isEqualTo("{\"key\":\"k\",\"value\":\"v\"}\n");
+    assertThat(Path.of("-")).doesNotExist();
+    try (var files = Files.list(dir)) {
+      assertThat(files.filter(f -> f.getFileName().toString().contains(".tmp-"))).isEmpty();
+    }
+  }
+
+  private static String describe(Path node) throws java.io.IOException {
+    return Files.readAttributes(
+                node, java.nio.file.attribute.PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+            .fileKey()
+        + " "
+        + Files.isSymbolicLink(node)
+        + " "
+        + Files.isRegularFile(node, LinkOption.NOFOLLOW_LINKS);
   }
 
   @Test

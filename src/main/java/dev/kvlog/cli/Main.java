@@ -695,20 +695,23 @@ public final class Main implements Callable<Integer> {
 
     @Option(
         names = {"-o", "--output"},
-        description = "File to write (default: standard output).")
+        description = "File to write, or - for standard output (the default).")
     Path output;
 
     @Option(
         names = "--force",
-        description = "Replace --output if it exists (atomically, once the export is complete).")
+        description =
+            "Replace --output if it is an existing regular file (atomically, once the export is"
+                + " complete). Anything else (a device, FIFO, directory or symbolic link) is"
+                + " refused, never replaced.")
     boolean force;
 
     @Override
     public Integer call() throws IOException {
-      if (output != null && Files.exists(output) && !force) {
-        throw new Refused(
-            output + " already exists; export never overwrites: add --force or choose a new path");
+      if (output != null && output.toString().equals("-")) {
+        output = null; // -o - is standard output, as for import
       }
+      ExportFile.checkTarget(output, force);
       try (Stores.Source store = main.read();
           Progress progress = main.progress("export", store.size());
           ExportFile w = ExportFile.open(output, spec.commandLine().getOut())) {
