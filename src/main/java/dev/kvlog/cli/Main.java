@@ -93,7 +93,8 @@ public final class Main implements Callable<Integer> {
       description =
           "Open the store at this JDBC URL instead of --file: jdbc:postgresql://host/db?... or"
               + " jdbc:sqlite:FILE (also jdbc:sqlite:file:FILE; no URL parameters). backup, check"
-              + " and stats need a SQLite store.")
+              + " and stats need a SQLite store. Not together with --file; it overrides"
+              + " $KVLOG_FILE.")
   String url;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -188,7 +189,10 @@ public final class Main implements Callable<Integer> {
 
   /** The target of --url if given, else of --file. */
   Target target() {
-    return url != null ? Target.parse(url) : new Target(file, null);
+    if (url != null && spec.commandLine().getParseResult().hasMatchedOption("--file")) {
+      throw new Refused("give either --file or --url, not both");
+    }
+    return url != null ? Target.parseUrl(url) : new Target(file, null);
   }
 
   /** The target, which must be a SQLite store file for {@code command}. */

@@ -45,6 +45,67 @@ class TargetsTest {
     return commands;
   }
 
+  /**
+   * Review F3: a --url without a lowercase "jdbc:" was taken as a file path (write commands made
+   * directories named after the password); --file with --url silently used --url.
+   */
+  @Test
+  void url_notAJdbcUrl_orInAnotherCase_isRefused_andNothingIsCreated() throws Exception {
+    Path cwd = Path.of("").toAbsolutePath();
+    List<String> made = new ArrayList<>();
+    try {
+      for (String url :
+          List.of(
+              "postgresql://app:s3cret@db.internal/app",
+              "Jdbc:PostgreSQL://db.internal/app?password=s3cret",
+              "JDBC:SQLITE:" + dir.resolve("w.db"),
+              dir.resolve("plain.db").toString())) {
+        for (String[] command :
+            List.of(new String[] {"get", "a"}, new String[] {"set", "a", "1"})) {
+          List<String> args = new ArrayList<>(List.of("--url", url));
+          args.addAll(List.of(command));
+          MainAccess.Result r = run(args.toArray(new String[0]));
+          assertThat(r.code()).as(url + " " + command[0] + ": " + r.err()).isEqualTo(2);
+          oneCleanLine(r, url);
+          assertThat(r.err()).contains("jdbc:").doesNotContain("s3cret");
+        }
+        try (var files = Files.list(cwd)) {
+          files
+              .filter(f -> f.getFileName().toString().toLowerCase().startsWith("postgresql:"))
+              .forEach(f -> made.add(f.toString()));
+        }
+      }
+      assertThat(made).as("directories named after a URL").isEmpty();
+      try (var files = Files.list(dir)) {
+        assertThat(files).as("no store created").isEmpty();
+      }
+      MainAccess.Result copy =
+          run("copy", "--from", "Postgresql://app:s3cret@db/app", "--to", dir + "/c.db");
+      assertThat(copy.code()).as(copy.err()).isEqualTo(2);
+      oneCleanLine(copy, "copy");
+      assertThat(copy.err()).doesNotContain("s3cret");
+    } finally {
+      for (String m : made) { // only if the old behaviour came back
+        new ProcessBuilder("rm", "-rf", "--", m).start().waitFor();
+      }
+    }
+  }
+
+  @Test
+  void fileAndUrlTogether_areRefused_andNeitherIsWritten() {
+    Path a = dir.resolve("A.db");
+    Path b = dir.resolve("B.db");
+    run("--file", a.toString(), "set", "who", "A");
+    run("--file", b.toString(), "set", "who", "B");
+    MainAccess.Result r =
+        run("--file", a.toString(), "--url", "jdbc:sqlite:" + b, "set", "who", "X");
+    assertThat(r.code()).as(r.err()).isEqualTo(2);
+    oneCleanLine(r, "--file with --url");
+    assertThat(r.err()).contains("--file", "--url");
+    assertThat(run("--file", a.toString(), "get", "who").out()).isEqualTo("A\n");
+    assertThat(run("--file", b.toString(), "get", "who").out()).isEqualTo("B\n");
+  }
+
   @Test
   void everyCommand_honoursASqliteUrl_includingAnUriFilename() throws Exception {
     Files.writeString(dir.resolve("in.jsonl"), "{\"key\":\"i\",\"value\":\"1\"}\n");
