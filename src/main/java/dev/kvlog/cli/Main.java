@@ -113,6 +113,14 @@ public final class Main implements Callable<Integer> {
     System.exit(run(System.in, out, err, args));
   }
 
+  /**
+   * The PostgreSQL driver's java.util.logging logger, switched off: its warnings quote the URL it
+   * failed to parse, secrets included, on standard error. Every failure reaches the user as an
+   * exception, redacted by {@link #handle}. Held here: JUL keeps loggers only weakly.
+   */
+  private static final java.util.logging.Logger PGJDBC_LOG =
+      java.util.logging.Logger.getLogger("org.postgresql");
+
   /** Runs the command line with the given output streams and returns its exit code. */
   static int run(PrintWriter out, PrintWriter err, String... args) {
     return run(InputStream.nullInputStream(), out, err, args);
@@ -120,6 +128,7 @@ public final class Main implements Callable<Integer> {
 
   /** As above, with standard input. */
   static int run(InputStream in, PrintWriter out, PrintWriter err, String... args) {
+    PGJDBC_LOG.setLevel(java.util.logging.Level.OFF);
     Main main = new Main();
     main.stdin = in;
     java.util.List<String> secrets = new java.util.ArrayList<>();

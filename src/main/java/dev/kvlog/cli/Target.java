@@ -53,6 +53,13 @@ record Target(Path file, String postgresUrl) {
       return new Target(Path.of(location), null);
     }
     if (location.startsWith("jdbc:postgresql:")) {
+      if (location.matches("(?s)jdbc:postgresql://[^/?#]*@.*")) {
+        // pgjdbc reads user:secret@host as host:port, and its warning quoted the secret.
+        throw new Main.Refused(
+            redact(location, secretsOf(location))
+                + ": the PostgreSQL driver does not take user:password@ in the URL; give them as"
+                + " parameters: jdbc:postgresql://host/database?user=USER&password=PASSWORD");
+      }
       return new Target(null, location);
     }
     if (location.startsWith("jdbc:sqlite:")) {

@@ -91,6 +91,54 @@ class TargetsTest {
     }
   }
 
+  /**
+   * Review F2: pgjdbc reads {@code user:secret@host} as host:port and its java.util.logging WARNING
+   * printed "invalid port number: secret@host" on standard error.
+   */
+  @Test
+  void postgresUserInfo_isRefusedWithTheParameterForm_andTheDriverLogsNothing() {
+    List<String> logged = new ArrayList<>();
+    java.util.logging.Handler capture =
+        new java.util.logging.Handler() {
+          @Override
+          public void publish(java.util.logging.LogRecord r) {
+            logged.add(r.getLoggerName() + ": " + r.getMessage() + " " + r.getParameters());
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    java.util.logging.Logger root = java.util.logging.Logger.getLogger("");
+    root.addHandler(capture);
+    try {
+      for (String url :
+          List.of(
+              "jdbc:postgresql://app:hunter2@db.internal/app",
+              "jdbc:postgresql://postgres:hunter2@127.0.0.1/test")) {
+        for (String[] command :
+            List.of(new String[] {"get", "a"}, new String[] {"set", "a", "1"})) {
+          List<String> args = new ArrayList<>(List.of("--url", url));
+          args.addAll(List.of(command));
+          MainAccess.Result r = run(args.toArray(new String[0]));
+          assertThat(r.code()).as(url + ": " + r.err()).isEqualTo(2);
+          oneCleanLine(r, url);
+          assertThat(r.err()).contains("?user=").doesNotContain("hunter2");
+        }
+      }
+      // A URL the driver itself cannot parse: its warning must not reach any handler.
+      MainAccess.Result r =
+          run("--url", "jdbc:postgresql://127.0.0.1:notaport/test?user=postgres", "get", "a");
+      assertThat(r.code()).isNotZero();
+      oneCleanLine(r, "bad port");
+      assertThat(logged).as("records published by the driver").isEmpty();
+    } finally {
+      root.removeHandler(capture);
+    }
+  }
+
   @Test
   void fileAndUrlTogether_areRefused_andNeitherIsWritten() {
     Path a = dir.resolve("A.db");
@@ -151,7 +199,9 @@ class TargetsTest {
   void postgresUrl_onSqliteOnlyCommands_isRefusedInOneLine_withoutConnecting() {
     for (String command : List.of("stats", "check", "backup")) {
       List<String> args =
-          new ArrayList<>(List.of("--url", "jdbc:postgresql://app:s3cr3t@127.0.0.1:1/db", command));
+          new ArrayList<>(
+              List.of(
+                  "--url", "jdbc:postgresql://127.0.0.1:1/db?user=app&password=s3cr3t", command));
       if (command.equals("backup")) {
         args.add(dir.resolve("b.db").toString());
       }
