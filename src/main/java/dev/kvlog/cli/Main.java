@@ -135,8 +135,16 @@ public final class Main implements Callable<Integer> {
     for (String arg : args) {
       secrets.addAll(Target.secretsOf(arg));
     }
+    CommandLine commandLine = new CommandLine(main);
+    // A KEY or VALUE is data, even "-h" or "--version": in the commands whose only arguments
+    // are keys and values, everything after the first of them is positional (picocli would
+    // otherwise print help, write nothing and exit 0). Before it, "--" ends the options:
+    // kvlog get -- -h. Not for cas, whose options follow its KEY.
+    for (String name : java.util.List.of("set", "get", "delete", "set-if-absent")) {
+      commandLine.getSubcommands().get(name).setStopAtPositional(true);
+    }
     int code =
-        new CommandLine(main)
+        commandLine
             .setOut(out)
             .setErr(err)
             .setExecutionExceptionHandler((e, cmd, parsed) -> handle(e, cmd, secrets))
@@ -271,7 +279,9 @@ public final class Main implements Callable<Integer> {
       description = {
         "Store VALUE under KEY; returns once it is durable.",
         "VALUE - reads the value from standard input, byte for byte (UTF-8; a trailing newline is"
-            + " kept): kvlog set config - < config.json"
+            + " kept): kvlog set config - < config.json",
+        "Everything after KEY is data (set k -h stores \"-h\"); a KEY that starts with - follows"
+            + " --: kvlog set -- -k v (also for get, delete, set-if-absent)."
       })
   static final class Set implements Callable<Integer> {
     @ParentCommand Main main;

@@ -202,6 +202,27 @@ class MainTest {
                 + " is not a KVLog store (file is not a SQLite database); refusing to open it\n");
   }
 
+  /**
+   * Review F5: {@code set key -h} printed help, wrote nothing and exited 0. After the first
+   * positional argument every argument is data; before it, {@code --} ends the options.
+   */
+  @Test
+  void optionLikeArguments_afterTheKey_areData_andDashDashEndsOptions() {
+    for (String v : List.of("-h", "--help", "-V", "--version", "--file=x")) {
+      Result set = kvlog("set", "key", v);
+      assertThat(set).as("set key " + v).isEqualTo(new Result(0, "", ""));
+      assertThat(kvlog("get", "key").out()).as(v).isEqualTo(v + "\n");
+      assertThat(kvlog("set-if-absent", "other" + v, v).code()).isZero();
+      assertThat(kvlog("get", "other" + v).out()).isEqualTo(v + "\n");
+    }
+    assertThat(kvlog("set", "--", "-h", "dash").code()).isZero();
+    assertThat(kvlog("get", "--", "-h")).isEqualTo(new Result(0, "dash\n", ""));
+    assertThat(kvlog("list").out()).contains("-h\n");
+    assertThat(kvlog("delete", "--", "-h").code()).isZero();
+    assertThat(kvlog("get", "--", "-h").code()).isEqualTo(Main.NOT_FOUND);
+    assertThat(kvlog("get", "--help").out()).as("help still works first").startsWith("Usage:");
+  }
+
   @Test
   void badUsage_exitsWith2() {
     assertThat(kvlog("set", "only-a-key").code()).isEqualTo(2);
