@@ -62,7 +62,7 @@ import picocli.CommandLine.ParentCommand;
       "0:success",
       "1:key not found",
       "2:bad usage (also: a command that cannot work on the given target)",
-      "3:store error (message says what to do)",
+      "3:store error, or standard output could not be written (message says what to do)",
       "4:bad input data",
       "5:condition not met (set-if-absent, cas)"
     })
@@ -106,8 +106,12 @@ public final class Main implements Callable<Integer> {
     if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
       System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     }
+    // Not System.out: a PrintStream swallows write errors, so `export > /dev/full` exited 0.
     PrintWriter out =
-        new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
+        new PrintWriter(
+            new OutputStreamWriter(
+                new java.io.FileOutputStream(java.io.FileDescriptor.out), StandardCharsets.UTF_8),
+            true);
     PrintWriter err =
         new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
     System.exit(run(System.in, out, err, args));
@@ -160,7 +164,12 @@ public final class Main implements Callable<Integer> {
                   return USAGE;
                 })
             .execute(args);
-    out.flush();
+    if (out.checkError()) { // flushes; PrintWriter keeps only a flag, not the IOException
+      err.println(
+          "kvlog: writing to standard output failed (disk full, or the reader closed it); what"
+              + " was printed is incomplete");
+      code = code == 0 ? STORE_ERROR : code;
+    }
     err.flush();
     return code;
   }

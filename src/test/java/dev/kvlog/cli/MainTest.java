@@ -223,6 +223,39 @@ class MainTest {
     assertThat(kvlog("get", "--help").out()).as("help still works first").startsWith("Usage:");
   }
 
+  /** Review F6: export/list/get to a full disk ({@code > /dev/full}) exited 0. */
+  @Test
+  void standardOutputThatCannotBeWritten_exitsNonZero_andSaysSo() {
+    kvlog("set", "k", "v".repeat(100_000));
+    for (String[] command :
+        List.of(
+            new String[] {"export"},
+            new String[] {"export", "-o", "-"},
+            new String[] {"list", "--values"},
+            new String[] {"get", "k"},
+            new String[] {"schema"})) {
+      java.io.OutputStream full =
+          new java.io.OutputStream() {
+            @Override
+            public void write(int b) throws java.io.IOException {
+              throw new java.io.IOException("No space left on device");
+            }
+          };
+      StringWriter err = new StringWriter();
+      List<String> args = new ArrayList<>(List.of("--file", dir.resolve("kv.db").toString()));
+      args.addAll(List.of(command));
+      int code =
+          Main.run(
+              java.io.InputStream.nullInputStream(),
+              new PrintWriter(full),
+              new PrintWriter(err),
+              args.toArray(new String[0]));
+      assertThat(code).as(String.join(" ", command) + ": " + err).isEqualTo(Main.STORE_ERROR);
+      assertThat(err.toString().lines()).as(err.toString()).hasSize(1);
+      assertThat(err.toString()).contains("standard output", "incomplete");
+    }
+  }
+
   @Test
   void badUsage_exitsWith2() {
     assertThat(kvlog("set", "only-a-key").code()).isEqualTo(2);
