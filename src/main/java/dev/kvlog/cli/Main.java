@@ -537,7 +537,8 @@ public final class Main implements Callable<Integer> {
       description = {
         "Run SQLite's integrity_check on the store (read-only) and print the problems found.",
         "Exit code 0 if the file is sound; 3 if it is damaged (restore it from a backup), or if"
-            + " it cannot be checked (missing, or not readable: the message says which)."
+            + " it cannot be checked (missing, not readable, or not a KVLog store: the message"
+            + " says which)."
       })
   static final class Check implements Callable<Integer> {
     @ParentCommand Main main;
@@ -559,6 +560,17 @@ public final class Main implements Callable<Integer> {
         String denied = Stores.accessDenied(notOpenable);
         if (denied != null) {
           err.println("kvlog: " + denied + "; nothing was checked (this is not damage)");
+          return STORE_ERROR;
+        }
+        if (notOpenable.getMessage().contains(" is not a KVLog store (")) {
+          // Said by KVLogReader.open (foreign application_id, empty file) and by Errors.describe
+          // (not a SQLite file). A sound foreign file is not damage; a store whose header was
+          // destroyed looks the same, hence the last clause.
+          err.println(
+              "kvlog: "
+                  + notOpenable.getMessage()
+                  + "; nothing was checked (if it was a KVLog store, its header is destroyed:"
+                  + " restore it from a backup)");
           return STORE_ERROR;
         }
         problems = KVLog.check(path); // works on a file too damaged to open

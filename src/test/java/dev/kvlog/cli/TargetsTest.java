@@ -276,6 +276,31 @@ class TargetsTest {
         .doesNotContain("not damage");
   }
 
+  /**
+   * Review F8: check on a foreign SQLite database, a non-SQLite file or an empty file printed two
+   * lines, the second saying it "is damaged; restore it from a backup".
+   */
+  @Test
+  void check_notAKVLogStore_isOneLine_andNotCalledDamage() throws Exception {
+    Path foreign = dir.resolve("other.db");
+    try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + foreign);
+        var s = c.createStatement()) {
+      s.execute("create table t(x)");
+    }
+    Path text = dir.resolve("notdb");
+    Files.writeString(text, "hello\n");
+    Path empty = Files.createFile(dir.resolve("empty.db"));
+    for (Path file : List.of(foreign, text, empty)) {
+      MainAccess.Result r = run("--file", file.toString(), "check");
+      assertThat(r.code()).as(file.toString()).isEqualTo(3);
+      assertThat(r.out()).as(file.toString()).isEmpty();
+      oneCleanLine(r, file.toString());
+      assertThat(r.err())
+          .contains(file.toString(), "is not a KVLog store", "nothing was checked")
+          .doesNotContain("is damaged");
+    }
+  }
+
   @Test
   void progress_followsWhetherStandardErrorIsATerminal() throws Exception {
     assertThat(Progress.wanted(null, true)).isTrue();
