@@ -133,6 +133,12 @@ public final class Main implements Callable<Integer> {
   /** As above, with standard input. */
   static int run(InputStream in, PrintWriter out, PrintWriter err, String... args) {
     PGJDBC_LOG.setLevel(java.util.logging.Level.OFF);
+    String undecoded = undecodedArgument(args);
+    if (undecoded != null) {
+      err.println("kvlog: " + undecoded);
+      err.flush();
+      return BAD_INPUT;
+    }
     Main main = new Main();
     main.stdin = in;
     java.util.List<String> secrets = new java.util.ArrayList<>();
@@ -172,6 +178,25 @@ public final class Main implements Callable<Integer> {
     }
     err.flush();
     return code;
+  }
+
+  /**
+   * Java decodes arguments in the locale's charset (sun.jnu.encoding) and turns bytes it cannot
+   * decode into U+FFFD: stored, that is silent data loss. A literal U+FFFD is refused too (it
+   * cannot be told apart); standard input carries it, and any bytes, exactly.
+   */
+  private static String undecodedArgument(String[] args) {
+    for (int i = 0; i < args.length; i++) {
+      if (args[i].indexOf('\uFFFD') >= 0) {
+        return "argument "
+            + (i + 1)
+            + " contains U+FFFD, the mark of bytes that are not valid "
+            + System.getProperty("sun.jnu.encoding", "in this locale's charset")
+            + "; nothing was done. Fix the locale (e.g. LC_ALL=C.UTF-8), or pass a value through"
+            + " standard input: kvlog set KEY - < FILE";
+      }
+    }
+    return null;
   }
 
   @Override

@@ -256,6 +256,90 @@ class MainTest {
     }
   }
 
+  /**
+   * Review F4: an argument that did not decode (bytes invalid in the locale's charset) arrived as
+   * U+FFFD and was stored, exit 0.
+   */
+  @Test
+  void argumentWithTheReplacementCharacter_isRefused_andNothingIsWritten() {
+    Result r = kvlog("set", "k", "h\uFFFD\uFFFDllo");
+    assertThat(r.code()).as(r.err()).isEqualTo(Main.BAD_INPUT);
+    assertThat(r.err().lines()).hasSize(1);
+    assertThat(r.err()).contains("U+FFFD", "argument 5", "set KEY -", "LC_ALL=C.UTF-8");
+    assertThat(kvlog("set", "k\uFFFD", "v").code()).isEqualTo(Main.BAD_INPUT);
+    assertThat(dir.resolve("kv.db")).as("nothing opened, nothing created").doesNotExist();
+  }
+
+  /**
+   * Review F7 and F4, through the real launcher (src/main/sh/kvlog) in a directory whose name has a
+   * space, beside a jar made here like kvlog-cli.jar (Main-Class, the test class path), under the C
+   * locale: it starts (with and without its CDS archive), a non-ASCII argument arrives intact, and
+   * bytes that are not UTF-8 are refused.
+   */
+  @Test
+  void launcher_inADirectoryWithASpace_underTheCLocale_keepsArgumentsIntact() throws Exception {
+    Path home = Files.createDirectories(dir.resolve("with space/b i n"));
+    Path launcher = home.resolve("kvlog");
+    Files.copy(Path.of("src/main/sh/kvlog"), launcher);
+    assertThat(launcher.toFile().setExecutable(true)).isTrue();
+    java.util.jar.Manifest manifest = new java.util.jar.Manifest();
+    java.util.jar.Attributes a = manifest.getMainAttributes();
+    a.put(java.util.jar.Attributes.Name.MANIFEST_VERSION, "1.0");
+    a.put(java.util.jar.Attributes.Name.MAIN_CLASS, Main.class.getName());
+    StringBuilder classPath = new StringBuilder();
+    for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+      classPath.append(Path.of(entry).toAbsolutePath().toUri()).append(' ');
+    }
+    a.put(java.util.jar.Attributes.Name.CLASS_PATH, classPath.toString().trim());
+    try (var jar =
+        new java.util.jar.JarOutputStream(
+            Files.newOutputStream(home.resolve("kvlog-cli.jar")), manifest)) {
+      jar.flush();
+    }
+    Path so = Path.of("target/native/Linux/x86_64/libsqlitejdbc.so");
+    if (Files.exists(so)) { // exercises the launcher's -Dorg.sqlite.lib.path, also with a space
+      Path nativeDir = Files.createDirectories(home.resolve("native/Linux/x86_64"));
+      Files.copy(so, nativeDir.resolve("libsqlitejdbc.so"));
+    }
+    Path db = dir.resolve("l.db");
+    for (int i = 0; i < 2; i++) { // the first run writes the CDS archive, the second uses it
+      Launched version = launch(launcher, db, "--version");
+      assertThat(version.code()).as(version.err()).isZero();
+      assertThat(version.out()).isEqualTo("kvlog 0.1.0\n");
+    }
+    // h\303\251llo is "héllo" in UTF-8, made by the shell so that no Java encoder touches it.
+    Launched set = launch(launcher, db, "set", "k", "h$(printf '\\303\\251')llo");
+    assertThat(set.code()).as(set.err()).isZero();
+    assertThat(launch(launcher, db, "get", "k").out()).isEqualTo("h\u00e9llo\n");
+    Launched bad = launch(launcher, db, "set", "k", "$(printf '\\377\\376')");
+    assertThat(bad.code()).as(bad.err()).isEqualTo(Main.BAD_INPUT);
+    assertThat(bad.err()).contains("U+FFFD", "set KEY -");
+    assertThat(launch(launcher, db, "get", "k").out()).isEqualTo("h\u00e9llo\n");
+  }
+
+  record Launched(int code, String out, String err) {}
+
+  /** Runs the launcher under LC_ALL=C; each argument is a shell word (in double quotes). */
+  private static Launched launch(Path launcher, Path db, String... args) throws Exception {
+    StringBuilder script = new StringBuilder("exec \"$0\" --file \"$1\"");
+    for (String arg : args) {
+      script.append(" \"").append(arg).append('"');
+    }
+    ProcessBuilder pb =
+        new ProcessBuilder("sh", "-c", script.toString(), launcher.toString(), db.toString());
+    pb.environment().keySet().removeIf(k -> k.startsWith("LC_") || k.equals("LANG"));
+    pb.environment().put("LC_ALL", "C");
+    Process p =
+        pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+    byte[] out = p.getInputStream().readAllBytes();
+    byte[] err = p.getErrorStream().readAllBytes();
+    int code = p.waitFor();
+    return new Launched(
+        code,
+        new String(out, java.nio.charset.StandardCharsets.UTF_8),
+        new String(err, java.nio.charset.StandardCharsets.UTF_8));
+  }
+
   @Test
   void badUsage_exitsWith2() {
     assertThat(kvlog("set", "only-a-key").code()).isEqualTo(2);
