@@ -107,14 +107,49 @@ public final class Main implements Callable<Integer> {
       System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     }
     // Not System.out: a PrintStream swallows write errors, so `export > /dev/full` exited 0.
-    PrintWriter out =
-        new PrintWriter(
-            new OutputStreamWriter(
-                new java.io.FileOutputStream(java.io.FileDescriptor.out), StandardCharsets.UTF_8),
-            true);
+    Stdout stdout = new Stdout(new java.io.FileOutputStream(java.io.FileDescriptor.out));
+    PrintWriter out = new PrintWriter(new OutputStreamWriter(stdout, StandardCharsets.UTF_8), true);
     PrintWriter err =
         new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
-    System.exit(run(System.in, out, err, args));
+    System.exit(run(System.in, out, stdout::failure, err, args));
+  }
+
+  /** Standard output that remembers its first write error (a PrintWriter keeps only a flag). */
+  static final class Stdout extends java.io.FilterOutputStream {
+    private IOException failure;
+
+    Stdout(java.io.OutputStream out) {
+      super(out);
+    }
+
+    @Override
+    public void write(int b) throws IOException {
+      write(new byte[] {(byte) b}, 0, 1);
+    }
+
+    @Override
+    public void write(byte[] b, int off, int len) throws IOException {
+      try {
+        out.write(b, off, len);
+      } catch (IOException e) {
+        failure = failure == null ? e : failure;
+        throw e;
+      }
+    }
+
+    @Override
+    public void flush() throws IOException {
+      try {
+        out.flush();
+      } catch (IOException e) {
+        failure = failure == null ? e : failure;
+        throw e;
+      }
+    }
+
+    IOException failure() {
+      return failure;
+    }
   }
 
   /**
@@ -132,6 +167,16 @@ public final class Main implements Callable<Integer> {
 
   /** As above, with standard input. */
   static int run(InputStream in, PrintWriter out, PrintWriter err, String... args) {
+    return run(in, out, () -> null, err, args);
+  }
+
+  /** As above; {@code outFailure} gives the error that made writing {@code out} fail, if known. */
+  static int run(
+      InputStream in,
+      PrintWriter out,
+      java.util.function.Supplier<IOException> outFailure,
+      PrintWriter err,
+      String... args) {
     PGJDBC_LOG.setLevel(java.util.logging.Level.OFF);
     String undecoded = undecodedArgument(args);
     if (undecoded != null) {
@@ -170,10 +215,18 @@ public final class Main implements Callable<Integer> {
                   return USAGE;
                 })
             .execute(args);
-    if (out.checkError()) { // flushes; PrintWriter keeps only a flag, not the IOException
+    if (out.checkError()) { // flushes
+      IOException cause = outFailure.get();
+      if (cause != null && "Broken pipe".equals(cause.getMessage())) {
+        // The reader stopped reading (kvlog list | head): quiet, with the status of a process
+        // killed by SIGPIPE, as other tools end (Java ignores the signal itself).
+        err.flush();
+        return 128 + 13;
+      }
       err.println(
-          "kvlog: writing to standard output failed (disk full, or the reader closed it); what"
-              + " was printed is incomplete");
+          "kvlog: writing to standard output failed"
+              + (cause != null && cause.getMessage() != null ? " (" + cause.getMessage() + ")" : "")
+              + "; what was printed is incomplete");
       code = code == 0 ? STORE_ERROR : code;
     }
     err.flush();

@@ -256,6 +256,32 @@ class MainTest {
     }
   }
 
+  /** After F6: a reader that stops reading (kvlog list | head -1) is not an error to report. */
+  @Test
+  void brokenPipe_endsQuietly_withTheStatusOfSigpipe() {
+    kvlog("set", "k", "v");
+    Main.Stdout pipe =
+        new Main.Stdout(
+            new java.io.OutputStream() {
+              @Override
+              public void write(int b) throws java.io.IOException {
+                throw new java.io.IOException("Broken pipe");
+              }
+            });
+    StringWriter err = new StringWriter();
+    int code =
+        Main.run(
+            java.io.InputStream.nullInputStream(),
+            new PrintWriter(pipe),
+            pipe::failure,
+            new PrintWriter(err),
+            "--file",
+            dir.resolve("kv.db").toString(),
+            "list");
+    assertThat(code).isEqualTo(141);
+    assertThat(err.toString()).isEmpty();
+  }
+
   /**
    * Review F4: an argument that did not decode (bytes invalid in the locale's charset) arrived as
    * U+FFFD and was stored, exit 0.
