@@ -78,9 +78,35 @@ class ImportExportTest {
     assertThat(result.err())
         .startsWith("kvlog: " + input + " line 2 ")
         .contains("the 1 entries before it were imported, nothing after it")
-        .doesNotContain("\tat ");
+        .doesNotContain("\tat ", "Source:", "REDACTED", "StreamReadFeature");
     assertThat(result.err().lines()).hasSize(1);
     assertThat(kvlog(db, "list", "--values").out()).isEqualTo("a\t1\n");
+  }
+
+  /** A file saved by an editor that adds a BOM: say so, and how to remove it. */
+  @Test
+  void import_byteOrderMarkAtTheStart_isNamed_withTheFix() throws Exception {
+    Path db = dir.resolve("kv.db");
+    Path input = dir.resolve("bom.jsonl");
+    Files.writeString(input, "\uFEFF" + GOOD_1 + "\n");
+    MainAccess.Result result = kvlog(db, "import", input.toString());
+    assertThat(result.code()).isEqualTo(4);
+    assertThat(result.err())
+        .contains("line 1", "byte order mark", "remove it")
+        .doesNotContain("code 65279", "Unexpected character");
+  }
+
+  /** Jackson's parser states (source, column markers) are not the user's business. */
+  @Test
+  void import_truncatedLine_saysWhatIsWrong_withoutParserInternals() throws Exception {
+    Path db = dir.resolve("kv.db");
+    Path input = dir.resolve("cut.jsonl");
+    Files.writeString(input, "{\"key\":\"a\",\"value\":\"1\"\n");
+    MainAccess.Result result = kvlog(db, "import", input.toString());
+    assertThat(result.code()).isEqualTo(4);
+    assertThat(result.err())
+        .contains("line 1")
+        .doesNotContain("Source:", "REDACTED", "StreamReadFeature", "start marker");
   }
 
   @Test
