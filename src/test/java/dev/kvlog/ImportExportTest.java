@@ -83,6 +83,23 @@ class ImportExportTest {
     assertThat(kvlog(db, "list", "--values").out()).isEqualTo("a\t1\n");
   }
 
+  /** File-system errors name the file and the problem in words, not a Java exception. */
+  @Test
+  void fileSystemErrors_nameTheFileAndTheProblem_notAJavaException() {
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/sys/kernel")));
+    Path db = dir.resolve("kv.db");
+    kvlog(db, "set", "k", "v");
+    MainAccess.Result export = kvlog(db, "export", "-o", "/sys/kernel/kvlog-test.jsonl");
+    assertThat(export.code()).as(export.err()).isEqualTo(3);
+    assertThat(export.err().lines()).hasSize(1);
+    assertThat(export.err())
+        .contains("/sys/kernel/kvlog-test.jsonl", "/sys/kernel")
+        .doesNotContain("java.", "Exception", ".tmp-");
+    MainAccess.Result backup = kvlog(db, "backup", dir.toString());
+    assertThat(backup.code()).as("an existing target is bad usage, as for export").isEqualTo(2);
+    assertThat(backup.err()).contains("already exists");
+  }
+
   /** A file saved by an editor that adds a BOM: say so, and how to remove it. */
   @Test
   void import_byteOrderMarkAtTheStart_isNamed_withTheFix() throws Exception {

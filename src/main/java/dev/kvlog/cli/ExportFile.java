@@ -91,11 +91,24 @@ final class ExportFile implements AutoCloseable {
                 + target.getFileName()
                 + ".tmp-"
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-    FileChannel channel =
-        FileChannel.open(
-            temporary,
-            java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-            StoreFiles.ownerOnly());
+    FileChannel channel;
+    try {
+      channel =
+          FileChannel.open(
+              temporary,
+              java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+              StoreFiles.ownerOnly());
+    } catch (IOException e) {
+      throw new IOException(
+          "cannot export to "
+              + target
+              + ": cannot create a file in "
+              + dir
+              + " ("
+              + Main.describe(e, false)
+              + "); choose a directory this process may write",
+          e);
+    }
     OutputStream out = Channels.newOutputStream(channel);
     return new ExportFile(
         target,

@@ -273,15 +273,12 @@ public final class Main implements Callable<Integer> {
         || e instanceof NullPointerException
         || e instanceof BadInput) {
       code = BAD_INPUT;
-    } else if (e instanceof java.nio.file.NoSuchFileException) {
-      code = STORE_ERROR;
-      message = message + ": no such file";
     } else if (e instanceof IOException) {
       code = STORE_ERROR;
-      message = e.toString();
+      message = describe((IOException) e, true);
     } else if (e instanceof UncheckedIOException) {
       code = STORE_ERROR;
-      message = e.getCause().toString();
+      message = describe(((UncheckedIOException) e).getCause(), true);
     } else {
       // A bug. One line anyway: a stack trace helps no user, and could print a secret.
       code = STORE_ERROR;
@@ -289,6 +286,38 @@ public final class Main implements Callable<Integer> {
     }
     err.println("kvlog: " + Target.redact(message, secrets));
     return code;
+  }
+
+  /**
+   * An I/O failure in words: the file (if {@code withFile}) and the problem, never a Java class
+   * name. Our own IOExceptions (no FileSystemException) carry a finished message.
+   */
+  static String describe(IOException e, boolean withFile) {
+    String problem;
+    if (e instanceof java.nio.file.NoSuchFileException) {
+      problem = "no such file or directory";
+    } else if (e instanceof java.nio.file.AccessDeniedException) {
+      problem = "permission denied";
+    } else if (e instanceof java.nio.file.FileAlreadyExistsException) {
+      problem = "already exists";
+    } else if (e instanceof java.nio.file.NotDirectoryException) {
+      problem = "not a directory";
+    } else if (e instanceof java.nio.file.DirectoryNotEmptyException) {
+      problem = "directory not empty";
+    } else if (e instanceof java.nio.file.FileSystemException) {
+      String reason = ((java.nio.file.FileSystemException) e).getReason();
+      problem = reason != null ? reason : "file system error";
+    } else {
+      return e.getMessage() != null ? e.getMessage() : "input/output error";
+    }
+    if (!withFile) {
+      return problem;
+    }
+    java.nio.file.FileSystemException fs = (java.nio.file.FileSystemException) e;
+    return fs.getFile()
+        + (fs.getOtherFile() != null ? " -> " + fs.getOtherFile() : "")
+        + ": "
+        + problem;
   }
 
   /** The target of --url if given, else of --file. */
@@ -600,6 +629,9 @@ public final class Main implements Callable<Integer> {
         try (Progress progress = main.progress("backup", entries)) {
           store.backup(target);
           progress.stepTo(entries);
+        } catch (IllegalArgumentException badTarget) {
+          // Exists, is a link, or its directory is missing: bad usage (2), as for export.
+          throw new Refused(badTarget.getMessage());
         }
         spec.commandLine()
             .getErr()

@@ -135,7 +135,7 @@ class MainTest {
     assertThat(backup.err()).contains("backed up 1 entries");
     assertThat(kvlogOn(copy, "get", "a").out()).isEqualTo("1\n");
     Result again = kvlog("backup", copy.toString());
-    assertThat(again.code()).isEqualTo(Main.BAD_INPUT);
+    assertThat(again.code()).as("as export: bad usage").isEqualTo(Main.USAGE);
     assertThat(again.err()).contains("already exists", "never overwrites");
   }
 
