@@ -100,6 +100,25 @@ class ImportExportTest {
     assertThat(backup.err()).contains("already exists");
   }
 
+  /** A table named kv that KVLog did not make (no kvlog_schema) is not read as a store. */
+  @Test
+  void readCommands_onPostgres_refuseAKvTableWithoutKvlogSchema() throws Exception {
+    try (var c = java.sql.DriverManager.getConnection(postgres.url());
+        var s = c.createStatement()) {
+      s.execute("CREATE TABLE kv (key text PRIMARY KEY, value text)");
+      s.execute("INSERT INTO kv VALUES ('theirs', 'row')");
+    }
+    for (String[] command :
+        List.of(new String[] {"get", "theirs"}, new String[] {"list"}, new String[] {"export"})) {
+      List<String> args = new ArrayList<>(List.of("--url", postgres.url()));
+      args.addAll(List.of(command));
+      MainAccess.Result r = MainAccess.run(args.toArray(new String[0]));
+      assertThat(r.code()).as(command[0] + ": " + r.err()).isEqualTo(3);
+      assertThat(r.out()).isEmpty();
+      assertThat(r.err()).contains("kvlog_schema", "not a KVLog store");
+    }
+  }
+
   /** A file saved by an editor that adds a BOM: say so, and how to remove it. */
   @Test
   void import_byteOrderMarkAtTheStart_isNamed_withTheFix() throws Exception {
