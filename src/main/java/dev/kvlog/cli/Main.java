@@ -422,12 +422,19 @@ public final class Main implements Callable<Integer> {
       name = "get",
       mixinStandardHelpOptions = true,
       description = {
-        "Print the value of KEY; exit code 1 if it is absent.",
+        "Print the value of KEY and a newline; exit code 1 if it is absent.",
         "Reads the committed value with one SELECT, also while an application owns the store."
       })
   static final class Get implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(
+        names = "--raw",
+        description =
+            "Print the value exactly, without the newline (before KEY): kvlog get --raw k |"
+                + " kvlog set k2 - copies it unchanged.")
+    boolean raw;
 
     @Parameters(index = "0", paramLabel = "KEY")
     String key;
@@ -440,7 +447,11 @@ public final class Main implements Callable<Integer> {
           spec.commandLine().getErr().println("kvlog: key not found: " + key);
           return NOT_FOUND;
         }
-        spec.commandLine().getOut().println(value.get());
+        if (raw) {
+          spec.commandLine().getOut().print(value.get());
+        } else {
+          spec.commandLine().getOut().println(value.get());
+        }
         return 0;
       }
     }
@@ -571,7 +582,9 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--values", description = "Print KEY<TAB>VALUE.")
     boolean values;
 
-    @Option(names = "--json", description = "Print JSON lines {\"key\":…,\"value\":…}.")
+    @Option(
+        names = "--json",
+        description = "Print JSON lines {\"key\":…,\"value\":…} (always with values).")
     boolean json;
 
     @Override

@@ -366,6 +366,27 @@ class MainTest {
         new String(err, java.nio.charset.StandardCharsets.UTF_8));
   }
 
+  /** get adds a newline; piping it into set - grew the value by one each round. --raw does not. */
+  @Test
+  void getRaw_printsTheValueExactly_soGetPipedIntoSetKeepsIt() {
+    kvlog("set", "k", "x");
+    Result raw = kvlog("get", "--raw", "k");
+    assertThat(raw).isEqualTo(new Result(0, "x", ""));
+    StringWriter out = new StringWriter();
+    Main.run(
+        new java.io.ByteArrayInputStream(
+            raw.out().getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+        new PrintWriter(out),
+        new PrintWriter(new StringWriter()),
+        "--file",
+        dir.resolve("kv.db").toString(),
+        "set",
+        "k",
+        "-");
+    assertThat(kvlog("get", "--raw", "k").out()).isEqualTo("x");
+    assertThat(kvlog("get", "k").out()).isEqualTo("x\n");
+  }
+
   @Test
   void badUsage_exitsWith2() {
     assertThat(kvlog("set", "only-a-key").code()).isEqualTo(2);
