@@ -77,7 +77,7 @@ class ImportExportTest {
     assertThat(result.code()).as(result.err()).isEqualTo(4);
     assertThat(result.err())
         .startsWith("kvlog: " + input + " line 2 ")
-        .contains("the 1 entries before it were imported, nothing after it")
+        .contains("the 1 lines before it were imported, nothing after it")
         .doesNotContain("\tat ", "Source:", "REDACTED", "StreamReadFeature");
     assertThat(result.err().lines()).hasSize(1);
     assertThat(kvlog(db, "list", "--values").out()).isEqualTo("a\t1\n");
@@ -117,6 +117,19 @@ class ImportExportTest {
       assertThat(r.out()).isEmpty();
       assertThat(r.err()).contains("kvlog_schema", "not a KVLog store");
     }
+  }
+
+  /** A key on two lines is one entry: the summary counts lines, and says which value wins. */
+  @Test
+  void import_repeatedKey_countsLines_andTheLastValueWins() {
+    Path db = dir.resolve("kv.db");
+    byte[] lines =
+        "{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"a\",\"value\":\"2\"}\n"
+            .getBytes(StandardCharsets.UTF_8);
+    MainAccess.Result r = kvlogWithInput(db, lines, "import");
+    assertThat(r.code()).isZero();
+    assertThat(r.err()).startsWith("imported 2 lines").contains("last").doesNotContain("entries");
+    assertThat(kvlog(db, "list", "--values").out()).isEqualTo("a\t2\n");
   }
 
   /** A file saved by an editor that adds a BOM: say so, and how to remove it. */
@@ -161,7 +174,7 @@ class ImportExportTest {
           .contains(
               "standard input line " + badLine + " holds an entry the store refuses",
               "unpaired surrogate",
-              "the " + (badLine - 1) + " entries before it were imported");
+              "the " + (badLine - 1) + " lines before it were imported");
       try (KVLogReader reader = KVLogReader.open(db)) {
         assertThat(reader.size()).isEqualTo(badLine - 1);
         assertThat(reader.get(String.format("k%05d", badLine - 1))).isPresent();
@@ -178,7 +191,7 @@ class ImportExportTest {
         MainAccess.runWithInput(in.getBytes(StandardCharsets.UTF_8), "--url", url, "import");
     assertThat(result.code()).as(result.err()).isEqualTo(4);
     assertThat(result.err())
-        .contains("standard input line 2 holds an entry the store refuses", "the 1 entries before");
+        .contains("standard input line 2 holds an entry the store refuses", "the 1 lines before");
     assertThat(MainAccess.run("--url", url, "list").out()).isEqualTo("a\n");
   }
 
@@ -204,7 +217,7 @@ class ImportExportTest {
     Path target = dir.resolve("target.db");
     MainAccess.Result imported = kvlog(target, "import", export.toString());
     assertThat(imported.code()).as(imported.err()).isZero();
-    assertThat(imported.err()).isEqualTo("imported " + entries.size() + " entries\n");
+    assertThat(imported.err()).startsWith("imported " + entries.size() + " lines");
     try (KVLogReader reader = KVLogReader.open(target)) {
       entries.forEach((k, v) -> assertThat(reader.get(k)).as(k).contains(v));
     }

@@ -953,7 +953,12 @@ public final class Main implements Callable<Integer> {
           progress.stepTo(lines.lineNumber());
         }
         importer.finish();
-        spec.commandLine().getErr().println("imported " + importer.imported() + " entries");
+        spec.commandLine()
+            .getErr()
+            .println(
+                "imported "
+                    + importer.imported()
+                    + " lines (a key on several lines holds the value of its last)");
       }
       return 0;
     }

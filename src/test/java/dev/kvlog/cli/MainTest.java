@@ -82,7 +82,7 @@ class MainTest {
     assertThat(result.err())
         .contains(
             input + " line 2 is not valid: it must be {\"key\": \"…\", \"value\": \"…\"}",
-            "the 1 entries before it were imported");
+            "the 1 lines before it were imported");
     assertThat(kvlog("list").out()).isEqualTo("a\n");
 
     Files.writeString(input, "not json\n");
