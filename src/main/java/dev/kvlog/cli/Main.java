@@ -219,9 +219,10 @@ public final class Main implements Callable<Integer> {
       IOException cause = outFailure.get();
       if (cause != null && "Broken pipe".equals(cause.getMessage())) {
         // The reader stopped reading (kvlog list | head): quiet, with the status of a process
-        // killed by SIGPIPE, as other tools end (Java ignores the signal itself).
+        // killed by SIGPIPE, as other tools end (Java ignores the signal itself); a command's
+        // own failure (not found, condition not met) keeps its code.
         err.flush();
-        return 128 + 13;
+        return code == 0 ? 128 + 13 : code;
       }
       err.println(
           "kvlog: writing to standard output failed"

@@ -280,6 +280,18 @@ class MainTest {
             "list");
     assertThat(code).isEqualTo(141);
     assertThat(err.toString()).isEmpty();
+    int present =
+        Main.run(
+            java.io.InputStream.nullInputStream(),
+            new PrintWriter(pipe),
+            pipe::failure,
+            new PrintWriter(new StringWriter()),
+            "--file",
+            dir.resolve("kv.db").toString(),
+            "set-if-absent",
+            "k",
+            "w");
+    assertThat(present).as("the command's own outcome is kept").isEqualTo(Main.CONDITION_FAILED);
   }
 
   /**
