@@ -105,7 +105,7 @@ final class ExportFile implements AutoCloseable {
               + ": cannot create a file in "
               + dir
               + " ("
-              + Main.describe(e, false)
+              + Console.describe(e, false)
               + "); choose a directory this process may write",
           e);
     }

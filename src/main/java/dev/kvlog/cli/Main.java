@@ -107,49 +107,12 @@ public final class Main implements Callable<Integer> {
       System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     }
     // Not System.out: a PrintStream swallows write errors, so `export > /dev/full` exited 0.
-    Stdout stdout = new Stdout(new java.io.FileOutputStream(java.io.FileDescriptor.out));
+    Console.Stdout stdout =
+        new Console.Stdout(new java.io.FileOutputStream(java.io.FileDescriptor.out));
     PrintWriter out = new PrintWriter(new OutputStreamWriter(stdout, StandardCharsets.UTF_8), true);
     PrintWriter err =
         new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
     System.exit(run(System.in, out, stdout::failure, err, args));
-  }
-
-  /** Standard output that remembers its first write error (a PrintWriter keeps only a flag). */
-  static final class Stdout extends java.io.FilterOutputStream {
-    private IOException failure;
-
-    Stdout(java.io.OutputStream out) {
-      super(out);
-    }
-
-    @Override
-    public void write(int b) throws IOException {
-      write(new byte[] {(byte) b}, 0, 1);
-    }
-
-    @Override
-    public void write(byte[] b, int off, int len) throws IOException {
-      try {
-        out.write(b, off, len);
-      } catch (IOException e) {
-        failure = failure == null ? e : failure;
-        throw e;
-      }
-    }
-
-    @Override
-    public void flush() throws IOException {
-      try {
-        out.flush();
-      } catch (IOException e) {
-        failure = failure == null ? e : failure;
-        throw e;
-      }
-    }
-
-    IOException failure() {
-      return failure;
-    }
   }
 
   /**
@@ -178,7 +141,7 @@ public final class Main implements Callable<Integer> {
       PrintWriter err,
       String... args) {
     PGJDBC_LOG.setLevel(java.util.logging.Level.OFF);
-    String undecoded = undecodedArgument(args);
+    String undecoded = Console.undecodedArgument(args);
     if (undecoded != null) {
       err.println("kvlog: " + undecoded);
       err.flush();
@@ -234,25 +197,6 @@ public final class Main implements Callable<Integer> {
     return code;
   }
 
-  /**
-   * Java decodes arguments in the locale's charset (sun.jnu.encoding) and turns bytes it cannot
-   * decode into U+FFFD: stored, that is silent data loss. A literal U+FFFD is refused too (it
-   * cannot be told apart); standard input carries it, and any bytes, exactly.
-   */
-  private static String undecodedArgument(String[] args) {
-    for (int i = 0; i < args.length; i++) {
-      if (args[i].indexOf('\uFFFD') >= 0) {
-        return "argument "
-            + (i + 1)
-            + " contains U+FFFD, the mark of bytes that are not valid "
-            + System.getProperty("sun.jnu.encoding", "in this locale's charset")
-            + "; nothing was done. Fix the locale (e.g. LC_ALL=C.UTF-8), or pass a value through"
-            + " standard input: kvlog set KEY - < FILE";
-      }
-    }
-    return null;
-  }
-
   @Override
   public Integer call() {
     spec.commandLine().usage(spec.commandLine().getOut());
@@ -276,10 +220,10 @@ public final class Main implements Callable<Integer> {
       code = BAD_INPUT;
     } else if (e instanceof IOException) {
       code = STORE_ERROR;
-      message = describe((IOException) e, true);
+      message = Console.describe((IOException) e, true);
     } else if (e instanceof UncheckedIOException) {
       code = STORE_ERROR;
-      message = describe(((UncheckedIOException) e).getCause(), true);
+      message = Console.describe(((UncheckedIOException) e).getCause(), true);
     } else {
       // A bug. One line anyway: a stack trace helps no user, and could print a secret.
       code = STORE_ERROR;
@@ -287,38 +231,6 @@ public final class Main implements Callable<Integer> {
     }
     err.println("kvlog: " + Target.redact(message, secrets));
     return code;
-  }
-
-  /**
-   * An I/O failure in words: the file (if {@code withFile}) and the problem, never a Java class
-   * name. Our own IOExceptions (no FileSystemException) carry a finished message.
-   */
-  static String describe(IOException e, boolean withFile) {
-    String problem;
-    if (e instanceof java.nio.file.NoSuchFileException) {
-      problem = "no such file or directory";
-    } else if (e instanceof java.nio.file.AccessDeniedException) {
-      problem = "permission denied";
-    } else if (e instanceof java.nio.file.FileAlreadyExistsException) {
-      problem = "already exists";
-    } else if (e instanceof java.nio.file.NotDirectoryException) {
-      problem = "not a directory";
-    } else if (e instanceof java.nio.file.DirectoryNotEmptyException) {
-      problem = "directory not empty";
-    } else if (e instanceof java.nio.file.FileSystemException) {
-      String reason = ((java.nio.file.FileSystemException) e).getReason();
-      problem = reason != null ? reason : "file system error";
-    } else {
-      return e.getMessage() != null ? e.getMessage() : "input/output error";
-    }
-    if (!withFile) {
-      return problem;
-    }
-    java.nio.file.FileSystemException fs = (java.nio.file.FileSystemException) e;
-    return fs.getFile()
-        + (fs.getOtherFile() != null ? " -> " + fs.getOtherFile() : "")
-        + ": "
-        + problem;
   }
 
   /** The target of --url if given, else of --file. */

@@ -260,8 +260,8 @@ class MainTest {
   @Test
   void brokenPipe_endsQuietly_withTheStatusOfSigpipe() {
     kvlog("set", "k", "v");
-    Main.Stdout pipe =
-        new Main.Stdout(
+    Console.Stdout pipe =
+        new Console.Stdout(
             new java.io.OutputStream() {
               @Override
               public void write(int b) throws java.io.IOException {
