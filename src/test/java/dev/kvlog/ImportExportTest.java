@@ -6,6 +6,7 @@ import dev.kvlog.cli.MainAccess;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
@@ -76,10 +77,85 @@ class ImportExportTest {
     assertThat(result.code()).as(result.err()).isEqualTo(4);
     assertThat(result.err())
         .startsWith("kvlog: " + input + " line 2 ")
-        .contains("the 1 entries before it were imported, nothing after it")
-        .doesNotContain("\tat ");
+        .contains("the 1 lines before it were imported, nothing after it")
+        .doesNotContain("\tat ", "Source:", "REDACTED", "StreamReadFeature");
     assertThat(result.err().lines()).hasSize(1);
     assertThat(kvlog(db, "list", "--values").out()).isEqualTo("a\t1\n");
+  }
+
+  /** File-system errors name the file and the problem in words, not a Java exception. */
+  @Test
+  void fileSystemErrors_nameTheFileAndTheProblem_notAJavaException() {
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/sys/kernel")));
+    Path db = dir.resolve("kv.db");
+    kvlog(db, "set", "k", "v");
+    MainAccess.Result export = kvlog(db, "export", "-o", "/sys/kernel/kvlog-test.jsonl");
+    assertThat(export.code()).as(export.err()).isEqualTo(3);
+    assertThat(export.err().lines()).hasSize(1);
+    assertThat(export.err())
+        .contains("/sys/kernel/kvlog-test.jsonl", "/sys/kernel")
+        .doesNotContain("java.", "Exception", ".tmp-");
+    MainAccess.Result backup = kvlog(db, "backup", dir.toString());
+    assertThat(backup.code()).as("an existing target is bad usage, as for export").isEqualTo(2);
+    assertThat(backup.err()).contains("already exists");
+  }
+
+  /** A table named kv that KVLog did not make (no kvlog_schema) is not read as a store. */
+  @Test
+  void readCommands_onPostgres_refuseAKvTableWithoutKvlogSchema() throws Exception {
+    try (var c = java.sql.DriverManager.getConnection(postgres.url());
+        var s = c.createStatement()) {
+      s.execute("CREATE TABLE kv (key text PRIMARY KEY, value text)");
+      s.execute("INSERT INTO kv VALUES ('theirs', 'row')");
+    }
+    for (String[] command :
+        List.of(new String[] {"get", "theirs"}, new String[] {"list"}, new String[] {"export"})) {
+      List<String> args = new ArrayList<>(List.of("--url", postgres.url()));
+      args.addAll(List.of(command));
+      MainAccess.Result r = MainAccess.run(args.toArray(new String[0]));
+      assertThat(r.code()).as(command[0] + ": " + r.err()).isEqualTo(3);
+      assertThat(r.out()).isEmpty();
+      assertThat(r.err()).contains("kvlog_schema", "not a KVLog store");
+    }
+  }
+
+  /** A key on two lines is one entry: the summary counts lines, and says which value wins. */
+  @Test
+  void import_repeatedKey_countsLines_andTheLastValueWins() {
+    Path db = dir.resolve("kv.db");
+    byte[] lines =
+        "{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"a\",\"value\":\"2\"}\n"
+            .getBytes(StandardCharsets.UTF_8);
+    MainAccess.Result r = kvlogWithInput(db, lines, "import");
+    assertThat(r.code()).isZero();
+    assertThat(r.err()).startsWith("imported 2 lines").contains("last").doesNotContain("entries");
+    assertThat(kvlog(db, "list", "--values").out()).isEqualTo("a\t2\n");
+  }
+
+  /** A file saved by an editor that adds a BOM: say so, and how to remove it. */
+  @Test
+  void import_byteOrderMarkAtTheStart_isNamed_withTheFix() throws Exception {
+    Path db = dir.resolve("kv.db");
+    Path input = dir.resolve("bom.jsonl");
+    Files.writeString(input, "\uFEFF" + GOOD_1 + "\n");
+    MainAccess.Result result = kvlog(db, "import", input.toString());
+    assertThat(result.code()).isEqualTo(4);
+    assertThat(result.err())
+        .contains("line 1", "byte order mark", "remove it")
+        .doesNotContain("code 65279", "Unexpected character");
+  }
+
+  /** Jackson's parser states (source, column markers) are not the user's business. */
+  @Test
+  void import_truncatedLine_saysWhatIsWrong_withoutParserInternals() throws Exception {
+    Path db = dir.resolve("kv.db");
+    Path input = dir.resolve("cut.jsonl");
+    Files.writeString(input, "{\"key\":\"a\",\"value\":\"1\"\n");
+    MainAccess.Result result = kvlog(db, "import", input.toString());
+    assertThat(result.code()).isEqualTo(4);
+    assertThat(result.err())
+        .contains("line 1")
+        .doesNotContain("Source:", "REDACTED", "StreamReadFeature", "start marker");
   }
 
   @Test
@@ -98,7 +174,7 @@ class ImportExportTest {
           .contains(
               "standard input line " + badLine + " holds an entry the store refuses",
               "unpaired surrogate",
-              "the " + (badLine - 1) + " entries before it were imported");
+              "the " + (badLine - 1) + " lines before it were imported");
       try (KVLogReader reader = KVLogReader.open(db)) {
         assertThat(reader.size()).isEqualTo(badLine - 1);
         assertThat(reader.get(String.format("k%05d", badLine - 1))).isPresent();
@@ -115,7 +191,7 @@ class ImportExportTest {
         MainAccess.runWithInput(in.getBytes(StandardCharsets.UTF_8), "--url", url, "import");
     assertThat(result.code()).as(result.err()).isEqualTo(4);
     assertThat(result.err())
-        .contains("standard input line 2 holds an entry the store refuses", "the 1 entries before");
+        .contains("standard input line 2 holds an entry the store refuses", "the 1 lines before");
     assertThat(MainAccess.run("--url", url, "list").out()).isEqualTo("a\n");
   }
 
@@ -141,7 +217,7 @@ class ImportExportTest {
     Path target = dir.resolve("target.db");
     MainAccess.Result imported = kvlog(target, "import", export.toString());
     assertThat(imported.code()).as(imported.err()).isZero();
-    assertThat(imported.err()).isEqualTo("imported " + entries.size() + " entries\n");
+    assertThat(imported.err()).startsWith("imported " + entries.size() + " lines");
     try (KVLogReader reader = KVLogReader.open(target)) {
       entries.forEach((k, v) -> assertThat(reader.get(k)).as(k).contains(v));
     }
@@ -172,6 +248,57 @@ class ImportExportTest {
     try (var files = Files.list(dir)) {
       assertThat(files.filter(f -> f.getFileName().toString().contains(".tmp-"))).isEmpty();
     }
+  }
+
+  /**
+   * Review F1: {@code --force} renamed a regular file over a device node or FIFO (as root, {@code
+   * -o /dev/null --force} replaced /dev/null). Only a regular file is ever replaced; private nodes
+   * made here, never a real device.
+   */
+  @Test
+  void export_force_refusesAnythingButARegularFile_andDashIsStandardOutput() throws Exception {
+    Path db = dir.resolve("kv.db");
+    kvlog(db, "set", "k", "v");
+    Path fifo = dir.resolve("fifo");
+    Path device = dir.resolve("null");
+    Path link = dir.resolve("link");
+    Path linked = dir.resolve("linked.jsonl");
+    Files.writeString(linked, "precious\n");
+    Files.createSymbolicLink(link, linked);
+    Files.createDirectory(dir.resolve("adir"));
+    assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+    List<Path> nodes = new ArrayList<>(List.of(fifo, link, dir.resolve("adir")));
+    if (new ProcessBuilder("mknod", "-m", "666", device.toString(), "c", "1", "3").start().waitFor()
+        == 0) {
+      nodes.add(device); // only as root; the FIFO and the link cover the rule otherwise
+    }
+    for (Path node : nodes) {
+      String before = describe(node);
+      MainAccess.Result r = kvlog(db, "export", "-o", node.toString(), "--force");
+      assertThat(r.code()).as(node + ": " + r.err()).isEqualTo(2);
+      assertThat(r.err().lines()).as(node.toString()).hasSize(1);
+      assertThat(r.err()).contains(node.toString(), "not a regular file");
+      assertThat(describe(node)).as(node + " left alone").isEqualTo(before);
+    }
+    assertThat(Files.readString(linked)).isEqualTo("precious\n");
+
+    MainAccess.Result dash = kvlog(db, "export", "-o", "-");
+    assertThat(dash.code()).as(dash.err()).isZero();
+    assertThat(dash.out()).isEqualTo("{\"key\":\"k\",\"value\":\"v\"}\n");
+    assertThat(Path.of("-")).doesNotExist();
+    try (var files = Files.list(dir)) {
+      assertThat(files.filter(f -> f.getFileName().toString().contains(".tmp-"))).isEmpty();
+    }
+  }
+
+  private static String describe(Path node) throws java.io.IOException {
+    return Files.readAttributes(
+                node, java.nio.file.attribute.PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+            .fileKey()
+        + " "
+        + Files.isSymbolicLink(node)
+        + " "
+        + Files.isRegularFile(node, LinkOption.NOFOLLOW_LINKS);
   }
 
   @Test

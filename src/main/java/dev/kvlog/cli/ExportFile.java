@@ -13,6 +13,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -39,6 +40,41 @@ final class ExportFile implements AutoCloseable {
     this.writer = writer;
   }
 
+  /**
+   * Refuses an output that exists, unless {@code force} and it is a regular file itself (not a
+   * link): a rename over a device node or FIFO would replace the node for every user of it (once,
+   * as root, {@code -o /dev/null --force} replaced /dev/null), and one over a link would replace
+   * the link, not what it points to. Checked again just before the rename.
+   */
+  static void checkTarget(Path output, boolean force) {
+    if (output == null || !Files.exists(output, LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    if (!Files.isRegularFile(output, LinkOption.NOFOLLOW_LINKS)) {
+      throw new Main.Refused(
+          "cannot export to "
+              + output
+              + ": it exists and is not a regular file ("
+              + kind(output)
+              + "); export writes only new or regular files: choose a new path, or use -o - (or no"
+              + " -o) for standard output");
+    }
+    if (!force) {
+      throw new Main.Refused(
+          output + " already exists; export never overwrites: add --force or choose a new path");
+    }
+  }
+
+  private static String kind(Path p) {
+    if (Files.isSymbolicLink(p)) {
+      return "a symbolic link";
+    }
+    if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+      return "a directory";
+    }
+    return "a device, FIFO or socket";
+  }
+
   static ExportFile open(Path output, PrintWriter stdout) throws IOException {
     if (output == null) {
       return new ExportFile(null, null, null, new BufferedWriter(stdout, 1 << 16));
@@ -55,11 +91,24 @@ final class ExportFile implements AutoCloseable {
                 + target.getFileName()
                 + ".tmp-"
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-    FileChannel channel =
-        FileChannel.open(
-            temporary,
-            java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-            StoreFiles.ownerOnly());
+    FileChannel channel;
+    try {
+      channel =
+          FileChannel.open(
+              temporary,
+              java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+              StoreFiles.ownerOnly());
+    } catch (IOException e) {
+      throw new IOException(
+          "cannot export to "
+              + target
+              + ": cannot create a file in "
+              + dir
+              + " ("
+              + Console.describe(e, false)
+              + "); choose a directory this process may write",
+          e);
+    }
     OutputStream out = Channels.newOutputStream(channel);
     return new ExportFile(
         target,
@@ -85,6 +134,7 @@ final class ExportFile implements AutoCloseable {
     }
     channel.force(true);
     if (replace) {
+      checkTarget(target, true); // it may have changed kind during the export
       Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE);
     } else {
       try {

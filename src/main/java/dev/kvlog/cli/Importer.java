@@ -51,7 +51,7 @@ final class Importer {
   }
 
   private String kept() {
-    return "the " + imported + " entries before it were imported, nothing after it";
+    return "the " + imported + " lines before it were imported, nothing after it";
   }
 
   private void flush() {
@@ -93,7 +93,7 @@ final class Importer {
               + e.getMessage()
               + "; the "
               + imported
-              + " entries before them are durable, and those lines "
+              + " lines before them are durable, and those lines "
               + (unknown ? "may or may not have been applied" : "were not applied"),
           e);
     }

@@ -108,14 +108,29 @@ final class JsonLines {
     if (text.isBlank()) {
       throw new BadLine("is empty; every line must be one {\"key\":…,\"value\":…} object");
     }
+    if (text.charAt(0) == '\uFEFF') {
+      throw new BadLine(
+          "starts with a byte order mark (U+FEFF), which JSON lines do not allow (an editor may"
+              + " have added it); remove it, e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' FILE, and import"
+              + " again");
+    }
     JsonNode node;
     try {
       node = JSON.readTree(text);
-    } catch (IOException e) {
-      String reason = e.getMessage();
-      int cut = reason.indexOf("\n at [Source");
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      // The parser's own words, without its location (the source is redacted; the column is
+      // given in our words) or parser-state markers.
+      String reason =
+          e.getOriginalMessage().replaceAll("\\s*\\(start marker at \\[Source:[^\\]]*\\]\\)", "");
+      int cut = reason.indexOf("\n");
+      long column = e.getLocation() == null ? -1 : e.getLocation().getColumnNr();
       throw new BadLine(
-          "is not one JSON object: " + (cut >= 0 ? reason.substring(0, cut) : reason).trim());
+          "is not one JSON object"
+              + (column > 0 ? " (at column " + column + ")" : "")
+              + ": "
+              + (cut >= 0 ? reason.substring(0, cut) : reason).trim());
+    } catch (IOException e) {
+      throw new BadLine("could not be parsed: " + e.getMessage());
     }
     if (node == null || !node.isObject()) {
       throw new BadLine("is not a JSON object");

@@ -62,7 +62,7 @@ import picocli.CommandLine.ParentCommand;
       "0:success",
       "1:key not found",
       "2:bad usage (also: a command that cannot work on the given target)",
-      "3:store error (message says what to do)",
+      "3:store error, or standard output could not be written (message says what to do)",
       "4:bad input data",
       "5:condition not met (set-if-absent, cas)"
     })
@@ -93,7 +93,8 @@ public final class Main implements Callable<Integer> {
       description =
           "Open the store at this JDBC URL instead of --file: jdbc:postgresql://host/db?... or"
               + " jdbc:sqlite:FILE (also jdbc:sqlite:file:FILE; no URL parameters). backup, check"
-              + " and stats need a SQLite store.")
+              + " and stats need a SQLite store. Not together with --file; it overrides"
+              + " $KVLOG_FILE.")
   String url;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -105,12 +106,22 @@ public final class Main implements Callable<Integer> {
     if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
       System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     }
-    PrintWriter out =
-        new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
+    // Not System.out: a PrintStream swallows write errors, so `export > /dev/full` exited 0.
+    Console.Stdout stdout =
+        new Console.Stdout(new java.io.FileOutputStream(java.io.FileDescriptor.out));
+    PrintWriter out = new PrintWriter(new OutputStreamWriter(stdout, StandardCharsets.UTF_8), true);
     PrintWriter err =
         new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
-    System.exit(run(System.in, out, err, args));
+    System.exit(run(System.in, out, stdout::failure, err, args));
   }
+
+  /**
+   * The PostgreSQL driver's java.util.logging logger, switched off: its warnings quote the URL it
+   * failed to parse, secrets included, on standard error. Every failure reaches the user as an
+   * exception, redacted by {@link #handle}. Held here: JUL keeps loggers only weakly.
+   */
+  private static final java.util.logging.Logger PGJDBC_LOG =
+      java.util.logging.Logger.getLogger("org.postgresql");
 
   /** Runs the command line with the given output streams and returns its exit code. */
   static int run(PrintWriter out, PrintWriter err, String... args) {
@@ -119,14 +130,39 @@ public final class Main implements Callable<Integer> {
 
   /** As above, with standard input. */
   static int run(InputStream in, PrintWriter out, PrintWriter err, String... args) {
+    return run(in, out, () -> null, err, args);
+  }
+
+  /** As above; {@code outFailure} gives the error that made writing {@code out} fail, if known. */
+  static int run(
+      InputStream in,
+      PrintWriter out,
+      java.util.function.Supplier<IOException> outFailure,
+      PrintWriter err,
+      String... args) {
+    PGJDBC_LOG.setLevel(java.util.logging.Level.OFF);
+    String undecoded = Console.undecodedArgument(args);
+    if (undecoded != null) {
+      err.println("kvlog: " + undecoded);
+      err.flush();
+      return BAD_INPUT;
+    }
     Main main = new Main();
     main.stdin = in;
     java.util.List<String> secrets = new java.util.ArrayList<>();
     for (String arg : args) {
       secrets.addAll(Target.secretsOf(arg));
     }
+    CommandLine commandLine = new CommandLine(main);
+    // A KEY or VALUE is data, even "-h" or "--version": in the commands whose only arguments
+    // are keys and values, everything after the first of them is positional (picocli would
+    // otherwise print help, write nothing and exit 0). Before it, "--" ends the options:
+    // kvlog get -- -h. Not for cas, whose options follow its KEY.
+    for (String name : java.util.List.of("set", "get", "delete", "set-if-absent")) {
+      commandLine.getSubcommands().get(name).setStopAtPositional(true);
+    }
     int code =
-        new CommandLine(main)
+        commandLine
             .setOut(out)
             .setErr(err)
             .setExecutionExceptionHandler((e, cmd, parsed) -> handle(e, cmd, secrets))
@@ -142,7 +178,21 @@ public final class Main implements Callable<Integer> {
                   return USAGE;
                 })
             .execute(args);
-    out.flush();
+    if (out.checkError()) { // flushes
+      IOException cause = outFailure.get();
+      if (cause != null && "Broken pipe".equals(cause.getMessage())) {
+        // The reader stopped reading (kvlog list | head): quiet, with the status of a process
+        // killed by SIGPIPE, as other tools end (Java ignores the signal itself); a command's
+        // own failure (not found, condition not met) keeps its code.
+        err.flush();
+        return code == 0 ? 128 + 13 : code;
+      }
+      err.println(
+          "kvlog: writing to standard output failed"
+              + (cause != null && cause.getMessage() != null ? " (" + cause.getMessage() + ")" : "")
+              + "; what was printed is incomplete");
+      code = code == 0 ? STORE_ERROR : code;
+    }
     err.flush();
     return code;
   }
@@ -168,15 +218,12 @@ public final class Main implements Callable<Integer> {
         || e instanceof NullPointerException
         || e instanceof BadInput) {
       code = BAD_INPUT;
-    } else if (e instanceof java.nio.file.NoSuchFileException) {
-      code = STORE_ERROR;
-      message = message + ": no such file";
     } else if (e instanceof IOException) {
       code = STORE_ERROR;
-      message = e.toString();
+      message = Console.describe((IOException) e, true);
     } else if (e instanceof UncheckedIOException) {
       code = STORE_ERROR;
-      message = e.getCause().toString();
+      message = Console.describe(((UncheckedIOException) e).getCause(), true);
     } else {
       // A bug. One line anyway: a stack trace helps no user, and could print a secret.
       code = STORE_ERROR;
@@ -188,7 +235,10 @@ public final class Main implements Callable<Integer> {
 
   /** The target of --url if given, else of --file. */
   Target target() {
-    return url != null ? Target.parse(url) : new Target(file, null);
+    if (url != null && spec.commandLine().getParseResult().hasMatchedOption("--file")) {
+      throw new Refused("give either --file or --url, not both");
+    }
+    return url != null ? Target.parseUrl(url) : new Target(file, null);
   }
 
   /** The target, which must be a SQLite store file for {@code command}. */
@@ -258,7 +308,9 @@ public final class Main implements Callable<Integer> {
       description = {
         "Store VALUE under KEY; returns once it is durable.",
         "VALUE - reads the value from standard input, byte for byte (UTF-8; a trailing newline is"
-            + " kept): kvlog set config - < config.json"
+            + " kept): kvlog set config - < config.json",
+        "Everything after KEY is data (set k -h stores \"-h\"); a KEY that starts with - follows"
+            + " --: kvlog set -- -k v (also for get, delete, set-if-absent)."
       })
   static final class Set implements Callable<Integer> {
     @ParentCommand Main main;
@@ -283,12 +335,19 @@ public final class Main implements Callable<Integer> {
       name = "get",
       mixinStandardHelpOptions = true,
       description = {
-        "Print the value of KEY; exit code 1 if it is absent.",
+        "Print the value of KEY and a newline; exit code 1 if it is absent.",
         "Reads the committed value with one SELECT, also while an application owns the store."
       })
   static final class Get implements Callable<Integer> {
     @ParentCommand Main main;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(
+        names = "--raw",
+        description =
+            "Print the value exactly, without the newline (before KEY): kvlog get --raw k |"
+                + " kvlog set k2 - copies it unchanged.")
+    boolean raw;
 
     @Parameters(index = "0", paramLabel = "KEY")
     String key;
@@ -301,7 +360,11 @@ public final class Main implements Callable<Integer> {
           spec.commandLine().getErr().println("kvlog: key not found: " + key);
           return NOT_FOUND;
         }
-        spec.commandLine().getOut().println(value.get());
+        if (raw) {
+          spec.commandLine().getOut().print(value.get());
+        } else {
+          spec.commandLine().getOut().println(value.get());
+        }
         return 0;
       }
     }
@@ -432,7 +495,9 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--values", description = "Print KEY<TAB>VALUE.")
     boolean values;
 
-    @Option(names = "--json", description = "Print JSON lines {\"key\":…,\"value\":…}.")
+    @Option(
+        names = "--json",
+        description = "Print JSON lines {\"key\":…,\"value\":…} (always with values).")
     boolean json;
 
     @Override
@@ -490,6 +555,9 @@ public final class Main implements Callable<Integer> {
         try (Progress progress = main.progress("backup", entries)) {
           store.backup(target);
           progress.stepTo(entries);
+        } catch (IllegalArgumentException badTarget) {
+          // Exists, is a link, or its directory is missing: bad usage (2), as for export.
+          throw new Refused(badTarget.getMessage());
         }
         spec.commandLine()
             .getErr()
@@ -505,7 +573,8 @@ public final class Main implements Callable<Integer> {
       description = {
         "Run SQLite's integrity_check on the store (read-only) and print the problems found.",
         "Exit code 0 if the file is sound; 3 if it is damaged (restore it from a backup), or if"
-            + " it cannot be checked (missing, or not readable: the message says which)."
+            + " it cannot be checked (missing, not readable, or not a KVLog store: the message"
+            + " says which)."
       })
   static final class Check implements Callable<Integer> {
     @ParentCommand Main main;
@@ -527,6 +596,17 @@ public final class Main implements Callable<Integer> {
         String denied = Stores.accessDenied(notOpenable);
         if (denied != null) {
           err.println("kvlog: " + denied + "; nothing was checked (this is not damage)");
+          return STORE_ERROR;
+        }
+        if (notOpenable.getMessage().contains(" is not a KVLog store (")) {
+          // Said by KVLogReader.open (foreign application_id, empty file) and by Errors.describe
+          // (not a SQLite file). A sound foreign file is not damage; a store whose header was
+          // destroyed looks the same, hence the last clause.
+          err.println(
+              "kvlog: "
+                  + notOpenable.getMessage()
+                  + "; nothing was checked (if it was a KVLog store, its header is destroyed:"
+                  + " restore it from a backup)");
           return STORE_ERROR;
         }
         problems = KVLog.check(path); // works on a file too damaged to open
@@ -695,20 +775,23 @@ public final class Main implements Callable<Integer> {
 
     @Option(
         names = {"-o", "--output"},
-        description = "File to write (default: standard output).")
+        description = "File to write, or - for standard output (the default).")
     Path output;
 
     @Option(
         names = "--force",
-        description = "Replace --output if it exists (atomically, once the export is complete).")
+        description =
+            "Replace --output if it is an existing regular file (atomically, once the export is"
+                + " complete). Anything else (a device, FIFO, directory or symbolic link) is"
+                + " refused, never replaced.")
     boolean force;
 
     @Override
     public Integer call() throws IOException {
-      if (output != null && Files.exists(output) && !force) {
-        throw new Refused(
-            output + " already exists; export never overwrites: add --force or choose a new path");
+      if (output != null && output.toString().equals("-")) {
+        output = null; // -o - is standard output, as for import
       }
+      ExportFile.checkTarget(output, force);
       try (Stores.Source store = main.read();
           Progress progress = main.progress("export", store.size());
           ExportFile w = ExportFile.open(output, spec.commandLine().getOut())) {
@@ -783,7 +866,12 @@ public final class Main implements Callable<Integer> {
           progress.stepTo(lines.lineNumber());
         }
         importer.finish();
-        spec.commandLine().getErr().println("imported " + importer.imported() + " entries");
+        spec.commandLine()
+            .getErr()
+            .println(
+                "imported "
+                    + importer.imported()
+                    + " lines (a key on several lines holds the value of its last)");
       }
       return 0;
     }

@@ -37,10 +37,15 @@ final class PostgresReader implements Stores.Source {
       c.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
       PostgresReader reader = new PostgresReader(c, where);
       boolean hasTable;
-      try (PreparedStatement s = c.prepareStatement("SELECT to_regclass('kv') IS NOT NULL");
+      boolean hasHistory; // kvlog_schema, or Flyway's history for a store Flyway manages
+      try (PreparedStatement s =
+              c.prepareStatement(
+                  "SELECT to_regclass('kv') IS NOT NULL, to_regclass('kvlog_schema') IS NOT NULL"
+                      + " OR to_regclass('flyway_schema_history') IS NOT NULL");
           ResultSet rs = s.executeQuery()) {
         rs.next();
         hasTable = rs.getBoolean(1);
+        hasHistory = rs.getBoolean(2);
       }
       c.rollback();
       if (!hasTable) {
@@ -48,6 +53,13 @@ final class PostgresReader implements Stores.Source {
             where
                 + " holds no KVLog store (no table kv in the current schema); read commands never"
                 + " create one: check the database and ?currentSchema= in the URL");
+      }
+      if (!hasHistory) {
+        throw new StoreOpenException(
+            where
+                + " is not a KVLog store: it has a table kv but no kvlog_schema (nor Flyway's"
+                + " history), so something else made it; check the database and ?currentSchema="
+                + " in the URL");
       }
       int version = reader.schemaVersion();
       if (version > Migrations.POSTGRESQL_SCRIPTS.size()) {

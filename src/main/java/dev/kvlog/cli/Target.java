@@ -20,12 +20,46 @@ record Target(Path file, String postgresUrl) {
     return isFile() ? file.toString() : redact(postgresUrl, secretsOf(postgresUrl));
   }
 
-  /** A --url, or a copy --from/--to value (a JDBC URL or a file path). */
+  /** A --url value: only a JDBC URL, never a file path. */
+  static Target parseUrl(String url) {
+    if (!url.regionMatches(true, 0, "jdbc:", 0, 5)) {
+      throw new Main.Refused(
+          "--url "
+              + redact(url, secretsOf(url))
+              + " is not a JDBC URL; give jdbc:postgresql://host/database?user=USER or"
+              + " jdbc:sqlite:FILE (or --file FILE for a store file)");
+    }
+    return parse(url);
+  }
+
+  /**
+   * A --url, or a copy --from/--to value (a JDBC URL or a file path). Anything that looks like a
+   * URL ({@code scheme://}, or {@code jdbc:} in any case) is a URL, never a path: taken as a path,
+   * a write command would create directories named after its password. The drivers accept only
+   * lowercase prefixes, so other cases are refused rather than guessed.
+   */
   static Target parse(String location) {
     if (!location.startsWith("jdbc:")) {
+      boolean jdbcInAnotherCase = location.regionMatches(true, 0, "jdbc:", 0, 5);
+      if (jdbcInAnotherCase || location.matches("(?s)[A-Za-z][A-Za-z0-9+.-]*://.*")) {
+        throw new Main.Refused(
+            redact(location, secretsOf(location))
+                + (jdbcInAnotherCase
+                    ? " is not understood: JDBC URLs are lowercase: jdbc:postgresql:… or"
+                        + " jdbc:sqlite:…"
+                    : " is a URL, not a file path: give jdbc:postgresql://host/database?user=USER"
+                        + " or jdbc:sqlite:FILE"));
+      }
       return new Target(Path.of(location), null);
     }
     if (location.startsWith("jdbc:postgresql:")) {
+      if (location.matches("(?s)jdbc:postgresql://[^/?#]*@.*")) {
+        // pgjdbc reads user:secret@host as host:port, and its warning quoted the secret.
+        throw new Main.Refused(
+            redact(location, secretsOf(location))
+                + ": the PostgreSQL driver does not take user:password@ in the URL; give them as"
+                + " parameters: jdbc:postgresql://host/database?user=USER&password=PASSWORD");
+      }
       return new Target(null, location);
     }
     if (location.startsWith("jdbc:sqlite:")) {

@@ -82,7 +82,7 @@ class MainTest {
     assertThat(result.err())
         .contains(
             input + " line 2 is not valid: it must be {\"key\": \"…\", \"value\": \"…\"}",
-            "the 1 entries before it were imported");
+            "the 1 lines before it were imported");
     assertThat(kvlog("list").out()).isEqualTo("a\n");
 
     Files.writeString(input, "not json\n");
@@ -135,7 +135,7 @@ class MainTest {
     assertThat(backup.err()).contains("backed up 1 entries");
     assertThat(kvlogOn(copy, "get", "a").out()).isEqualTo("1\n");
     Result again = kvlog("backup", copy.toString());
-    assertThat(again.code()).isEqualTo(Main.BAD_INPUT);
+    assertThat(again.code()).as("as export: bad usage").isEqualTo(Main.USAGE);
     assertThat(again.err()).contains("already exists", "never overwrites");
   }
 
@@ -200,6 +200,203 @@ class MainTest {
             "kvlog: "
                 + dir.resolve("kv.db")
                 + " is not a KVLog store (file is not a SQLite database); refusing to open it\n");
+  }
+
+  /**
+   * Review F5: {@code set key -h} printed help, wrote nothing and exited 0. After the first
+   * positional argument every argument is data; before it, {@code --} ends the options.
+   */
+  @Test
+  void optionLikeArguments_afterTheKey_areData_andDashDashEndsOptions() {
+    for (String v : List.of("-h", "--help", "-V", "--version", "--file=x")) {
+      Result set = kvlog("set", "key", v);
+      assertThat(set).as("set key " + v).isEqualTo(new Result(0, "", ""));
+      assertThat(kvlog("get", "key").out()).as(v).isEqualTo(v + "\n");
+      assertThat(kvlog("set-if-absent", "other" + v, v).code()).isZero();
+      assertThat(kvlog("get", "other" + v).out()).isEqualTo(v + "\n");
+    }
+    assertThat(kvlog("set", "--", "-h", "dash").code()).isZero();
+    assertThat(kvlog("get", "--", "-h")).isEqualTo(new Result(0, "dash\n", ""));
+    assertThat(kvlog("list").out()).contains("-h\n");
+    assertThat(kvlog("delete", "--", "-h").code()).isZero();
+    assertThat(kvlog("get", "--", "-h").code()).isEqualTo(Main.NOT_FOUND);
+    assertThat(kvlog("get", "--help").out()).as("help still works first").startsWith("Usage:");
+  }
+
+  /** Review F6: export/list/get to a full disk ({@code > /dev/full}) exited 0. */
+  @Test
+  void standardOutputThatCannotBeWritten_exitsNonZero_andSaysSo() {
+    kvlog("set", "k", "v".repeat(100_000));
+    for (String[] command :
+        List.of(
+            new String[] {"export"},
+            new String[] {"export", "-o", "-"},
+            new String[] {"list", "--values"},
+            new String[] {"get", "k"},
+            new String[] {"schema"})) {
+      java.io.OutputStream full =
+          new java.io.OutputStream() {
+            @Override
+            public void write(int b) throws java.io.IOException {
+              throw new java.io.IOException("No space left on device");
+            }
+          };
+      StringWriter err = new StringWriter();
+      List<String> args = new ArrayList<>(List.of("--file", dir.resolve("kv.db").toString()));
+      args.addAll(List.of(command));
+      int code =
+          Main.run(
+              java.io.InputStream.nullInputStream(),
+              new PrintWriter(full),
+              new PrintWriter(err),
+              args.toArray(new String[0]));
+      assertThat(code).as(String.join(" ", command) + ": " + err).isEqualTo(Main.STORE_ERROR);
+      assertThat(err.toString().lines()).as(err.toString()).hasSize(1);
+      assertThat(err.toString()).contains("standard output", "incomplete");
+    }
+  }
+
+  /** After F6: a reader that stops reading (kvlog list | head -1) is not an error to report. */
+  @Test
+  void brokenPipe_endsQuietly_withTheStatusOfSigpipe() {
+    kvlog("set", "k", "v");
+    Console.Stdout pipe =
+        new Console.Stdout(
+            new java.io.OutputStream() {
+              @Override
+              public void write(int b) throws java.io.IOException {
+                throw new java.io.IOException("Broken pipe");
+              }
+            });
+    StringWriter err = new StringWriter();
+    int code =
+        Main.run(
+            java.io.InputStream.nullInputStream(),
+            new PrintWriter(pipe),
+            pipe::failure,
+            new PrintWriter(err),
+            "--file",
+            dir.resolve("kv.db").toString(),
+            "list");
+    assertThat(code).isEqualTo(141);
+    assertThat(err.toString()).isEmpty();
+    int present =
+        Main.run(
+            java.io.InputStream.nullInputStream(),
+            new PrintWriter(pipe),
+            pipe::failure,
+            new PrintWriter(new StringWriter()),
+            "--file",
+            dir.resolve("kv.db").toString(),
+            "set-if-absent",
+            "k",
+            "w");
+    assertThat(present).as("the command's own outcome is kept").isEqualTo(Main.CONDITION_FAILED);
+  }
+
+  /**
+   * Review F4: an argument that did not decode (bytes invalid in the locale's charset) arrived as
+   * U+FFFD and was stored, exit 0.
+   */
+  @Test
+  void argumentWithTheReplacementCharacter_isRefused_andNothingIsWritten() {
+    Result r = kvlog("set", "k", "h\uFFFD\uFFFDllo");
+    assertThat(r.code()).as(r.err()).isEqualTo(Main.BAD_INPUT);
+    assertThat(r.err().lines()).hasSize(1);
+    assertThat(r.err()).contains("U+FFFD", "argument 5", "set KEY -", "LC_ALL=C.UTF-8");
+    assertThat(kvlog("set", "k\uFFFD", "v").code()).isEqualTo(Main.BAD_INPUT);
+    assertThat(dir.resolve("kv.db")).as("nothing opened, nothing created").doesNotExist();
+  }
+
+  /**
+   * Review F7 and F4, through the real launcher (src/main/sh/kvlog) in a directory whose name has a
+   * space, beside a jar made here like kvlog-cli.jar (Main-Class, the test class path), under the C
+   * locale: it starts (with and without its CDS archive), a non-ASCII argument arrives intact, and
+   * bytes that are not UTF-8 are refused.
+   */
+  @Test
+  void launcher_inADirectoryWithASpace_underTheCLocale_keepsArgumentsIntact() throws Exception {
+    Path home = Files.createDirectories(dir.resolve("with space/b i n"));
+    Path launcher = home.resolve("kvlog");
+    Files.copy(Path.of("src/main/sh/kvlog"), launcher);
+    assertThat(launcher.toFile().setExecutable(true)).isTrue();
+    java.util.jar.Manifest manifest = new java.util.jar.Manifest();
+    java.util.jar.Attributes a = manifest.getMainAttributes();
+    a.put(java.util.jar.Attributes.Name.MANIFEST_VERSION, "1.0");
+    a.put(java.util.jar.Attributes.Name.MAIN_CLASS, Main.class.getName());
+    StringBuilder classPath = new StringBuilder();
+    for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+      classPath.append(Path.of(entry).toAbsolutePath().toUri()).append(' ');
+    }
+    a.put(java.util.jar.Attributes.Name.CLASS_PATH, classPath.toString().trim());
+    try (var jar =
+        new java.util.jar.JarOutputStream(
+            Files.newOutputStream(home.resolve("kvlog-cli.jar")), manifest)) {
+      jar.flush();
+    }
+    Path so = Path.of("target/native/Linux/x86_64/libsqlitejdbc.so");
+    if (Files.exists(so)) { // exercises the launcher's -Dorg.sqlite.lib.path, also with a space
+      Path nativeDir = Files.createDirectories(home.resolve("native/Linux/x86_64"));
+      Files.copy(so, nativeDir.resolve("libsqlitejdbc.so"));
+    }
+    Path db = dir.resolve("l.db");
+    for (int i = 0; i < 2; i++) { // the first run writes the CDS archive, the second uses it
+      Launched version = launch(launcher, db, "--version");
+      assertThat(version.code()).as(version.err()).isZero();
+      assertThat(version.out()).isEqualTo("kvlog 0.1.0\n");
+    }
+    // h\303\251llo is "héllo" in UTF-8, made by the shell so that no Java encoder touches it.
+    Launched set = launch(launcher, db, "set", "k", "h$(printf '\\303\\251')llo");
+    assertThat(set.code()).as(set.err()).isZero();
+    assertThat(launch(launcher, db, "get", "k").out()).isEqualTo("h\u00e9llo\n");
+    Launched bad = launch(launcher, db, "set", "k", "$(printf '\\377\\376')");
+    assertThat(bad.code()).as(bad.err()).isEqualTo(Main.BAD_INPUT);
+    assertThat(bad.err()).contains("U+FFFD", "set KEY -");
+    assertThat(launch(launcher, db, "get", "k").out()).isEqualTo("h\u00e9llo\n");
+  }
+
+  record Launched(int code, String out, String err) {}
+
+  /** Runs the launcher under LC_ALL=C; each argument is a shell word (in double quotes). */
+  private static Launched launch(Path launcher, Path db, String... args) throws Exception {
+    StringBuilder script = new StringBuilder("exec \"$0\" --file \"$1\"");
+    for (String arg : args) {
+      script.append(" \"").append(arg).append('"');
+    }
+    ProcessBuilder pb =
+        new ProcessBuilder("sh", "-c", script.toString(), launcher.toString(), db.toString());
+    pb.environment().keySet().removeIf(k -> k.startsWith("LC_") || k.equals("LANG"));
+    pb.environment().put("LC_ALL", "C");
+    Process p =
+        pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+    byte[] out = p.getInputStream().readAllBytes();
+    byte[] err = p.getErrorStream().readAllBytes();
+    int code = p.waitFor();
+    return new Launched(
+        code,
+        new String(out, java.nio.charset.StandardCharsets.UTF_8),
+        new String(err, java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  /** get adds a newline; piping it into set - grew the value by one each round. --raw does not. */
+  @Test
+  void getRaw_printsTheValueExactly_soGetPipedIntoSetKeepsIt() {
+    kvlog("set", "k", "x");
+    Result raw = kvlog("get", "--raw", "k");
+    assertThat(raw).isEqualTo(new Result(0, "x", ""));
+    StringWriter out = new StringWriter();
+    Main.run(
+        new java.io.ByteArrayInputStream(
+            raw.out().getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+        new PrintWriter(out),
+        new PrintWriter(new StringWriter()),
+        "--file",
+        dir.resolve("kv.db").toString(),
+        "set",
+        "k",
+        "-");
+    assertThat(kvlog("get", "--raw", "k").out()).isEqualTo("x");
+    assertThat(kvlog("get", "k").out()).isEqualTo("x\n");
   }
 
   @Test

@@ -45,6 +45,115 @@ class TargetsTest {
     return commands;
   }
 
+  /**
+   * Review F3: a --url without a lowercase "jdbc:" was taken as a file path (write commands made
+   * directories named after the password); --file with --url silently used --url.
+   */
+  @Test
+  void url_notAJdbcUrl_orInAnotherCase_isRefused_andNothingIsCreated() throws Exception {
+    Path cwd = Path.of("").toAbsolutePath();
+    List<String> made = new ArrayList<>();
+    try {
+      for (String url :
+          List.of(
+              "postgresql://app:s3cret@db.internal/app",
+              "Jdbc:PostgreSQL://db.internal/app?password=s3cret",
+              "JDBC:SQLITE:" + dir.resolve("w.db"),
+              dir.resolve("plain.db").toString())) {
+        for (String[] command :
+            List.of(new String[] {"get", "a"}, new String[] {"set", "a", "1"})) {
+          List<String> args = new ArrayList<>(List.of("--url", url));
+          args.addAll(List.of(command));
+          MainAccess.Result r = run(args.toArray(new String[0]));
+          assertThat(r.code()).as(url + " " + command[0] + ": " + r.err()).isEqualTo(2);
+          oneCleanLine(r, url);
+          assertThat(r.err()).contains("jdbc:").doesNotContain("s3cret");
+        }
+        try (var files = Files.list(cwd)) {
+          files
+              .filter(f -> f.getFileName().toString().toLowerCase().startsWith("postgresql:"))
+              .forEach(f -> made.add(f.toString()));
+        }
+      }
+      assertThat(made).as("directories named after a URL").isEmpty();
+      try (var files = Files.list(dir)) {
+        assertThat(files).as("no store created").isEmpty();
+      }
+      MainAccess.Result copy =
+          run("copy", "--from", "Postgresql://app:s3cret@db/app", "--to", dir + "/c.db");
+      assertThat(copy.code()).as(copy.err()).isEqualTo(2);
+      oneCleanLine(copy, "copy");
+      assertThat(copy.err()).doesNotContain("s3cret");
+    } finally {
+      for (String m : made) { // only if the old behaviour came back
+        new ProcessBuilder("rm", "-rf", "--", m).start().waitFor();
+      }
+    }
+  }
+
+  /**
+   * Review F2: pgjdbc reads {@code user:secret@host} as host:port and its java.util.logging WARNING
+   * printed "invalid port number: secret@host" on standard error.
+   */
+  @Test
+  void postgresUserInfo_isRefusedWithTheParameterForm_andTheDriverLogsNothing() {
+    List<String> logged = new ArrayList<>();
+    java.util.logging.Handler capture =
+        new java.util.logging.Handler() {
+          @Override
+          public void publish(java.util.logging.LogRecord r) {
+            logged.add(r.getLoggerName() + ": " + r.getMessage() + " " + r.getParameters());
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    java.util.logging.Logger root = java.util.logging.Logger.getLogger("");
+    root.addHandler(capture);
+    try {
+      for (String url :
+          List.of(
+              "jdbc:postgresql://app:hunter2@db.internal/app",
+              "jdbc:postgresql://postgres:hunter2@127.0.0.1/test")) {
+        for (String[] command :
+            List.of(new String[] {"get", "a"}, new String[] {"set", "a", "1"})) {
+          List<String> args = new ArrayList<>(List.of("--url", url));
+          args.addAll(List.of(command));
+          MainAccess.Result r = run(args.toArray(new String[0]));
+          assertThat(r.code()).as(url + ": " + r.err()).isEqualTo(2);
+          oneCleanLine(r, url);
+          assertThat(r.err()).contains("?user=").doesNotContain("hunter2");
+        }
+      }
+      // A URL the driver itself cannot parse: its warning must not reach any handler.
+      MainAccess.Result r =
+          run("--url", "jdbc:postgresql://127.0.0.1:notaport/test?user=postgres", "get", "a");
+      assertThat(r.code()).isNotZero();
+      oneCleanLine(r, "bad port");
+      assertThat(logged).as("records published by the driver").isEmpty();
+    } finally {
+      root.removeHandler(capture);
+    }
+  }
+
+  @Test
+  void fileAndUrlTogether_areRefused_andNeitherIsWritten() {
+    Path a = dir.resolve("A.db");
+    Path b = dir.resolve("B.db");
+    run("--file", a.toString(), "set", "who", "A");
+    run("--file", b.toString(), "set", "who", "B");
+    MainAccess.Result r =
+        run("--file", a.toString(), "--url", "jdbc:sqlite:" + b, "set", "who", "X");
+    assertThat(r.code()).as(r.err()).isEqualTo(2);
+    oneCleanLine(r, "--file with --url");
+    assertThat(r.err()).contains("--file", "--url");
+    assertThat(run("--file", a.toString(), "get", "who").out()).isEqualTo("A\n");
+    assertThat(run("--file", b.toString(), "get", "who").out()).isEqualTo("B\n");
+  }
+
   @Test
   void everyCommand_honoursASqliteUrl_includingAnUriFilename() throws Exception {
     Files.writeString(dir.resolve("in.jsonl"), "{\"key\":\"i\",\"value\":\"1\"}\n");
@@ -90,7 +199,9 @@ class TargetsTest {
   void postgresUrl_onSqliteOnlyCommands_isRefusedInOneLine_withoutConnecting() {
     for (String command : List.of("stats", "check", "backup")) {
       List<String> args =
-          new ArrayList<>(List.of("--url", "jdbc:postgresql://app:s3cr3t@127.0.0.1:1/db", command));
+          new ArrayList<>(
+              List.of(
+                  "--url", "jdbc:postgresql://127.0.0.1:1/db?user=app&password=s3cr3t", command));
       if (command.equals("backup")) {
         args.add(dir.resolve("b.db").toString());
       }
@@ -163,6 +274,31 @@ class TargetsTest {
     assertThat(damaged.err())
         .contains("is damaged; restore it from a backup")
         .doesNotContain("not damage");
+  }
+
+  /**
+   * Review F8: check on a foreign SQLite database, a non-SQLite file or an empty file printed two
+   * lines, the second saying it "is damaged; restore it from a backup".
+   */
+  @Test
+  void check_notAKVLogStore_isOneLine_andNotCalledDamage() throws Exception {
+    Path foreign = dir.resolve("other.db");
+    try (var c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + foreign);
+        var s = c.createStatement()) {
+      s.execute("create table t(x)");
+    }
+    Path text = dir.resolve("notdb");
+    Files.writeString(text, "hello\n");
+    Path empty = Files.createFile(dir.resolve("empty.db"));
+    for (Path file : List.of(foreign, text, empty)) {
+      MainAccess.Result r = run("--file", file.toString(), "check");
+      assertThat(r.code()).as(file.toString()).isEqualTo(3);
+      assertThat(r.out()).as(file.toString()).isEmpty();
+      oneCleanLine(r, file.toString());
+      assertThat(r.err())
+          .contains(file.toString(), "is not a KVLog store", "nothing was checked")
+          .doesNotContain("is damaged");
+    }
   }
 
   @Test
