@@ -92,4 +92,26 @@ class SchemaTest {
       assertThat(store.get("k")).contains("v");
     }
   }
+
+  @Test
+  void flywayHistory_versionWithTrailingZeroParts_isTheWholeVersion_otherDottedOnesRefused()
+      throws Exception {
+    Path db = dir.resolve("kv.db");
+    KVLog.load(db).close();
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE flyway_schema_history (version TEXT, success INTEGER NOT NULL)");
+      s.execute("INSERT INTO flyway_schema_history VALUES ('1.0', 1)");
+    }
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      assertThat(store.stats().schemaVersion()).isEqualTo(1);
+    }
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db);
+        Statement s = c.createStatement()) {
+      s.execute("INSERT INTO flyway_schema_history VALUES ('1.1', 1)");
+    }
+    assertThatThrownBy(() -> KVLog.load(db))
+        .isInstanceOf(SchemaException.class)
+        .hasMessageContaining("1.1");
+  }
 }

@@ -156,7 +156,8 @@ public final class Migrations {
                       + " WHERE success AND version IS NOT NULL")) {
         while (rs.next()) {
           String text = rs.getString(1).trim();
-          if (!text.matches("[0-9]{1,9}")) {
+          // Flyway ignores trailing zero parts: "1.0" and "1.0.0" are version 1.
+          if (!text.matches("[0-9]{1,9}(\\.0+)*")) {
             throw new SchemaException(
                 FLYWAY_HISTORY
                     + " records version "
@@ -164,7 +165,8 @@ public final class Migrations {
                     + ", which is not a KVLog schema version (KVLog's are whole numbers: V1, V2,"
                     + " ...); the store's schema was changed by migrations KVLog does not know");
           }
-          version = Math.max(version, Integer.parseInt(text));
+          int dot = text.indexOf('.');
+          version = Math.max(version, Integer.parseInt(dot < 0 ? text : text.substring(0, dot)));
         }
       }
     }
