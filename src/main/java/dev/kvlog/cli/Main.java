@@ -161,6 +161,9 @@ public final class Main implements Callable<Integer> {
     for (String name : java.util.List.of("set", "get", "delete", "set-if-absent")) {
       commandLine.getSubcommands().get(name).setStopAtPositional(true);
     }
+    // cas takes its values as option parameters: "--expect=-h" or "--new --" is a value, not an
+    // option (picocli would refuse a parameter that looks like an option name).
+    commandLine.getSubcommands().get("cas").setAllowOptionsAsOptionParameters(true);
     int code =
         commandLine
             .setOut(out)

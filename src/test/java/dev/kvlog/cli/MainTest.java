@@ -223,6 +223,21 @@ class MainTest {
     assertThat(kvlog("get", "--help").out()).as("help still works first").startsWith("Usage:");
   }
 
+  /**
+   * Round-2 review N1: cas refused a value that looks like an option, the README's own example. A
+   * value of exactly "--" stays out of reach: picocli reads it as the end of options (README).
+   */
+  @Test
+  void cas_valuesThatLookLikeOptions_areValues() {
+    for (String v : List.of("-h", "-V", "--help", "--new", "--version")) {
+      kvlog("set", "k", v);
+      assertThat(kvlog("cas", "k", "--expect=" + v, "--new=ok").code()).as("expect " + v).isZero();
+      assertThat(kvlog("get", "k").out()).isEqualTo("ok\n");
+      assertThat(kvlog("cas", "k", "--expect=ok", "--new", v).code()).as("new " + v).isZero();
+      assertThat(kvlog("get", "--", "k").out()).isEqualTo(v + "\n");
+    }
+  }
+
   /** Review F6: export/list/get to a full disk ({@code > /dev/full}) exited 0. */
   @Test
   void standardOutputThatCannotBeWritten_exitsNonZero_andSaysSo() {
