@@ -304,8 +304,16 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     List<Map.Entry<String, String>> entries;
     try (Connection c = database.connection()) {
       entries = commitLog.readConsistent(c, snapshot -> Database.range(snapshot, lo, hi));
-    } catch (SQLException e) {
-      throw new KVLogException(Errors.describe(path, e), e);
+    } catch (SQLException | RuntimeException e) {
+      if (closed) { // close() ran meanwhile: the pool refused, or SQLite was closed under us
+        StoreClosedException c = closedException();
+        c.addSuppressed(e);
+        throw c;
+      }
+      if (e instanceof RuntimeException) {
+        throw (RuntimeException) e;
+      }
+      throw new KVLogException(Errors.describe(path, (SQLException) e), e);
     }
     return entries.stream()
         .map(
@@ -584,6 +592,23 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     }
     if (key == null) {
       throw undecodableKey(text, "it decodes to null, and a key is never null", null);
+    }
+    // A key another tool wrote in another text form (JSON with its fields reordered, say) decodes,
+    // but get, set and delete of that key address the codec's own text: a different row.
+    String canonical;
+    try {
+      canonical = keys.encode(key);
+    } catch (RuntimeException e) {
+      canonical = null;
+    }
+    if (!text.equals(canonical)) {
+      throw undecodableKey(
+          text,
+          "the codec writes that key as "
+              + (canonical == null ? "nothing (it cannot encode it)" : Text.excerpt(canonical))
+              + ", so get, set and delete of it would address another row; rewrite the row's key"
+              + " in that form",
+          null);
     }
     return key;
   }
