@@ -172,7 +172,10 @@ final class PgWrites {
    * out on the client) and would commit once the lock is free, after a re-read had shown the old
    * value. Terminates them (allowed for backends of the same role) and waits, at most {@value
    * #ORPHAN_WAIT_MS} ms, until they have left pg_stat_activity. A pid that is our own connection's
-   * was reused, so its old process is gone.
+   * was reused, so its old process is gone; so was one now held by a session that is not of this
+   * pool (other user, database or application name; the pool names itself "kvlog" unless the URL
+   * names it otherwise), which is left alone. A reused pid of another connection of this same pool
+   * can still be hit: that write then fails with an unknown outcome, reported as such.
    *
    * @throws SQLException if they cannot be terminated (permission) or are still there after the
    *     wait
@@ -186,7 +189,11 @@ final class PgWrites {
     try (PreparedStatement s =
         c.prepareStatement(
             "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
-                + " WHERE pid = ANY(?) AND pid <> pg_backend_pid()")) {
+                + " WHERE pid = ANY(?) AND pid <> pg_backend_pid()"
+                // Only a session of this store's own pool can be the write's: a pid reused by
+                // any other session (another role, database or program) is never terminated.
+                + " AND usename = current_user AND datname = current_database()"
+                + " AND application_name = current_setting('application_name')")) {
       s.setArray(1, array);
       for (; ; ) {
         List<Integer> alive = new ArrayList<>();

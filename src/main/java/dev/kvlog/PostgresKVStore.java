@@ -100,6 +100,8 @@ public final class PostgresKVStore<K, V> implements KVStore<K, V> {
     // hanging; settings in the URL take precedence.
     config.addDataSourceProperty("socketTimeout", "30");
     config.addDataSourceProperty("tcpKeepAlive", "true");
+    // Names this pool's sessions, so settling an unknown outcome only ever ends one of them.
+    config.addDataSourceProperty("ApplicationName", "kvlog");
     config.setInitializationFailTimeout(1);
     try {
       pool = new HikariDataSource(config);

@@ -344,4 +344,22 @@ class PostgresReviewTest {
       assertThat(a.get("x")).contains("0"); // read from the table again
     }
   }
+
+  /** Round-2 review: settling by pid alone could end an unrelated session that reused the pid. */
+  @Test
+  void endBackends_neverTerminatesASessionOfAnotherApplication() throws Exception {
+    String url = PostgresTestServer.freshSchema();
+    try (java.sql.Connection other =
+            java.sql.DriverManager.getConnection(url + "&ApplicationName=someone-else");
+        java.sql.Connection ours =
+            java.sql.DriverManager.getConnection(url + "&ApplicationName=kvlog")) {
+      int pid = other.unwrap(org.postgresql.PGConnection.class).getBackendPID();
+      PgWrites.endBackends(ours, java.util.Set.of(pid));
+      try (java.sql.Statement s = other.createStatement()) {
+        s.execute("SELECT 1"); // still alive: it was not ours to end
+      }
+    } finally {
+      PostgresTestServer.drop(url);
+    }
+  }
 }
