@@ -1,12 +1,13 @@
 package dev.kvlog;
 
+import static dev.kvlog.ExternalSqlite.open;
+import static dev.kvlog.ExternalSqlite.sqlite;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.Statement;
@@ -30,17 +31,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DoorsSqliteTest {
   @TempDir Path dir;
-
-  private KVLog<String, String> open(Path db) {
-    return KVLog.builder(db)
-        .busyTimeout(Duration.ofSeconds(30))
-        .externalChangeCheck(Duration.ZERO)
-        .open();
-  }
-
-  private static Connection sqlite(Path db) throws Exception {
-    return DriverManager.getConnection("jdbc:sqlite:" + db);
-  }
 
   private static String stored(Connection c, String key) throws Exception {
     try (PreparedStatement s = c.prepareStatement("SELECT value FROM kv WHERE key = ?")) {

@@ -1,5 +1,7 @@
 package dev.kvlog;
 
+import static dev.kvlog.ExternalSqlite.open;
+import static dev.kvlog.ExternalSqlite.sqlite;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -7,7 +9,6 @@ import dev.kvlog.DoorsSqliteTest.User;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.Statement;
@@ -29,17 +30,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class OutsideReviewTest {
   @TempDir Path dir;
-
-  private KVLog<String, String> open(Path db) {
-    return KVLog.builder(db)
-        .busyTimeout(Duration.ofSeconds(30))
-        .externalChangeCheck(Duration.ZERO)
-        .open();
-  }
-
-  private static Connection sqlite(Path db) throws Exception {
-    return DriverManager.getConnection("jdbc:sqlite:" + db);
-  }
 
   private static void exec(Path db, String sql) throws Exception {
     try (Connection c = sqlite(db);

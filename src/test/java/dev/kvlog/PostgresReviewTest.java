@@ -348,7 +348,7 @@ class PostgresReviewTest {
   /** Round-2 review: settling by pid alone could end an unrelated session that reused the pid. */
   @Test
   void endBackends_neverTerminatesASessionOfAnotherApplication() throws Exception {
-    String url = PostgresTestServer.freshSchema();
+    String url = schema.url();
     try (java.sql.Connection other =
             java.sql.DriverManager.getConnection(url + "&ApplicationName=someone-else");
         java.sql.Connection ours =
@@ -358,8 +358,6 @@ class PostgresReviewTest {
       try (java.sql.Statement s = other.createStatement()) {
         s.execute("SELECT 1"); // still alive: it was not ours to end
       }
-    } finally {
-      PostgresTestServer.drop(url);
     }
   }
 }
