@@ -5,8 +5,8 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The asynchronous view of a {@link KVStore}: the same operations and guarantees, completed on an
- * executor. A future returned by {@link #set} or {@link #delete} completes only after the change is
- * durable; it completes exceptionally with the exception the synchronous call would throw.
+ * executor. A future returned by a write completes only after the change is durable; it completes
+ * exceptionally with the exception the synchronous call would throw.
  *
  * <p>Thread-safe. Obtain one from {@link KVLog#async()} or {@link
  * KVLog#async(java.util.concurrent.Executor)}.
@@ -24,4 +24,13 @@ public interface AsyncKVStore<K, V> {
 
   /** {@link KVStore#delete}, run on the executor. */
   CompletableFuture<Optional<V>> delete(K key);
+
+  /** {@link KVStore#setIfAbsent}, run on the executor. */
+  CompletableFuture<Optional<V>> setIfAbsent(K key, V value);
+
+  /** {@link KVStore#compareAndSet}, run on the executor. */
+  CompletableFuture<Boolean> compareAndSet(K key, V expected, V newValue);
+
+  /** {@link KVStore#write}, run on the executor; completes once the whole batch is durable. */
+  CompletableFuture<Void> write(WriteBatch<K, V> batch);
 }

@@ -33,6 +33,22 @@ public record KVLogStats(
     long checkpoints,
     long externalReloads) {
 
+  static KVLogStats of(dev.kvlog.spi.BackendStats s) {
+    return new KVLogStats(
+        s.file(),
+        s.entries(),
+        s.databaseBytes(),
+        s.walBytes(),
+        s.schemaVersion(),
+        s.commits(),
+        s.writes(),
+        s.largestGroup(),
+        s.commitP50Micros(),
+        s.commitP99Micros(),
+        s.checkpoints(),
+        s.externalReloads());
+  }
+
   /** Mean writes per transaction: above 1 when group commit merged concurrent writes. */
   public double meanGroup() {
     return commits == 0 ? 0 : (double) writes / commits;

@@ -1,6 +1,9 @@
 package dev.kvlog;
 
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentMap;
+import java.util.stream.Stream;
 
 /**
  * A durable key-value store: reads come from memory, writes return once they are durable.
@@ -92,6 +95,65 @@ public interface KVStore<K, V> extends AutoCloseable {
    * @throws StoreClosedException if the store is closed
    */
   boolean compareAndSet(K key, V expected, V newValue);
+
+  /**
+   * Applies every change of {@code batch}, in order, in one transaction: all of them or none.
+   * Returns once they are durable; no reader sees some of them without the others. An empty batch
+   * writes nothing.
+   *
+   * @throws NullPointerException if {@code batch} is null
+   * @throws IllegalArgumentException if a key or value is not valid UTF-16 or cannot be stored by
+   *     the backend (nothing is written)
+   * @throws WriteFailedException if the batch could not be committed: unchanged if {@link
+   *     WriteFailedException#outcomeUnknown()} is false, otherwise it may or may not have been
+   *     applied
+   * @throws StoreClosedException if the store is closed
+   */
+  void write(WriteBatch<K, V> batch);
+
+  /**
+   * The entries with {@code from <= key < to}, in the order of the encoded keys' Unicode code
+   * points, from one consistent snapshot: a batch is in it entirely or not at all, and no later
+   * {@link #get} returns an older value than it showed. Materialized before this returns, so the
+   * stream holds no connection, lock or transaction; closing it is optional.
+   *
+   * @param from lowest key, inclusive; null for no lower bound
+   * @param to highest key, exclusive; null for no upper bound
+   * @throws CorruptValueException if a stored entry cannot be decoded by its codec
+   * @throws KVLogException if the stored data cannot be read
+   * @throws StoreClosedException if the store is closed
+   */
+  Stream<Map.Entry<K, V>> range(K from, K to);
+
+  /**
+   * The entries whose encoded keys start with the encoding of {@code prefix}, in key order, from
+   * one consistent snapshot, as {@link #range}.
+   *
+   * @throws NullPointerException if {@code prefix} is null
+   * @throws CorruptValueException if a stored entry cannot be decoded by its codec
+   * @throws StoreClosedException if the store is closed
+   */
+  Stream<Map.Entry<K, V>> scan(K prefix);
+
+  /**
+   * The number of entries.
+   *
+   * @throws StoreClosedException if the store is closed
+   */
+  int size();
+
+  /**
+   * A {@link ConcurrentMap} view of this store, for code written against maps (caches, frameworks).
+   * Every call is the store's own operation, with its guarantees: {@code get} reads, {@code put}
+   * and {@code remove} are durable writes returning the prior value, {@code putIfAbsent} is {@link
+   * #setIfAbsent}, and {@code replace(k, old, new)} and {@code remove(k, v)} compare with {@code
+   * equals} the value decoded from the stored text and then replace exactly that text atomically (a
+   * compare-and-set on the stored text, retried if another write came between); {@code replace(k,
+   * v)}, {@code compute} and {@code merge} are retry loops over those atomic operations. Iteration,
+   * {@code size} and {@code containsValue} read one consistent snapshot. Nulls are refused as
+   * {@link ConcurrentMap} requires. Thread-safe.
+   */
+  ConcurrentMap<K, V> asMap();
 
   /**
    * Waits for writes in progress, releases the files and the owner lock. Idempotent; every later

@@ -4,7 +4,7 @@ import static dev.kvlog.KVLogTest.contents;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.kvlog.internal.Migrations;
+import dev.kvlog.sqlite.Migrations;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

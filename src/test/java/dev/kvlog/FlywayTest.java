@@ -3,7 +3,8 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.kvlog.internal.Migrations;
+import dev.kvlog.sqlite.KVLogReader;
+import dev.kvlog.sqlite.Migrations;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -107,7 +108,7 @@ class FlywayTest {
             .locations(location("postgresql"))
             .load();
     assertThat(flyway.migrate().migrationsExecuted).isEqualTo(Migrations.POSTGRESQL_SCRIPTS.size());
-    try (PostgresKVStore<String, String> store = PostgresKVStore.builder(url).open()) {
+    try (KVLog<String, String> store = KVLog.builder(url).open()) {
       store.set("k", "v");
       assertThat(store.schemaVersion()).isEqualTo(Migrations.POSTGRESQL_SCRIPTS.size());
     }
@@ -128,7 +129,7 @@ class FlywayTest {
             .load();
     assertThat(takeOver.migrate().migrationsExecuted).isZero();
     takeOver.validate();
-    try (PostgresKVStore<String, String> store = PostgresKVStore.builder(url).open()) {
+    try (KVLog<String, String> store = KVLog.builder(url).open()) {
       assertThat(store.get("k")).contains("v");
     }
   }

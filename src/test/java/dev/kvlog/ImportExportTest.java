@@ -3,6 +3,7 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.kvlog.cli.MainAccess;
+import dev.kvlog.sqlite.KVLogReader;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

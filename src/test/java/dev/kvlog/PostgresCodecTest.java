@@ -3,9 +3,12 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.kvlog.postgres.PostgresBackend;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.Statement;
+import java.util.List;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,8 +34,8 @@ class PostgresCodecTest {
 
   @Test
   void get_ofAValueThatDecodesToNullOrNotAtAll_throwsCorruptValueNamingTheKey() throws Exception {
-    try (PostgresKVStore<String, User> store =
-        PostgresKVStore.builder(url, Codecs.string(), Codecs.json(User.class)).open()) {
+    try (KVLog<String, User> store =
+        KVLog.builder(url, Codecs.string(), Codecs.json(User.class)).open()) {
       store.set("u", new User("ann", 30));
       store.set("w", new User("bob", 31));
       try (Connection c = DriverManager.getConnection(url);
@@ -43,16 +46,33 @@ class PostgresCodecTest {
       awaitCorrupt(store, "u");
       awaitCorrupt(store, "w");
       assertThatThrownBy(() -> store.range(null, null)).isInstanceOf(CorruptValueException.class);
-      assertThatThrownBy(() -> store.delete("u"))
-          .isInstanceOf(CorruptValueException.class)
-          .hasMessageContaining("the write was applied");
+      // A write whose prior value cannot be decoded is refused before it commits, as on SQLite:
+      // the store is unchanged (it used to delete the row, then throw "the write was applied").
+      for (ThrowingCallable write :
+          List.<ThrowingCallable>of(
+              () -> store.delete("u"),
+              () -> store.set("u", new User("cy", 1)),
+              () -> store.setIfAbsent("u", new User("cy", 1)))) {
+        assertThatThrownBy(write)
+            .isInstanceOfSatisfying(
+                WriteFailedException.class, e -> assertThat(e.outcomeUnknown()).isFalse())
+            .hasMessageContaining("was not applied")
+            .hasCauseInstanceOf(CorruptValueException.class);
+      }
+      try (Connection c = DriverManager.getConnection(url);
+          Statement s = c.createStatement();
+          java.sql.ResultSet rs = s.executeQuery("SELECT value FROM kv WHERE key = 'u'")) {
+        assertThat(rs.next()).as("the row is still there").isTrue();
+        assertThat(rs.getString(1)).isEqualTo("null");
+      }
+      store.write(new WriteBatch<String, User>().delete("u")); // the documented repair
       assertThat(store.get("u")).isEmpty();
     }
   }
 
-  private static void awaitCorrupt(PostgresKVStore<String, User> store, String key)
+  private static void awaitCorrupt(KVLog<String, User> store, String key)
       throws InterruptedException {
-    long deadline = System.nanoTime() + PostgresKVStore.STALENESS_BOUND_SECONDS * 1_000_000_000L;
+    long deadline = System.nanoTime() + PostgresBackend.STALENESS_BOUND_SECONDS * 1_000_000_000L;
     for (; ; ) {
       try {
         store.get(key);

@@ -1,8 +1,10 @@
 package dev.kvlog;
 
+import static dev.kvlog.Backdoor.feedReconnects;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.kvlog.postgres.PostgresBackend;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -29,7 +31,7 @@ import org.postgresql.PGNotification;
  */
 class PostgresFaultsTest {
   /** The staleness bound the README states for other instances' writes. */
-  static final long BOUND_MS = PostgresKVStore.STALENESS_BOUND_SECONDS * 1000L;
+  static final long BOUND_MS = PostgresBackend.STALENESS_BOUND_SECONDS * 1000L;
 
   @RegisterExtension final PostgresSchema schema = new PostgresSchema();
   FaultProxy proxy;
@@ -45,10 +47,8 @@ class PostgresFaultsTest {
   }
 
   /** prepareThreshold=0: the driver sends every query's text, so markers like COMMIT match. */
-  PostgresKVStore<String, String> viaProxy() {
-    return PostgresKVStore.builder(proxy.route(schema.url()) + "&prepareThreshold=0")
-        .poolSize(2)
-        .open();
+  KVLog<String, String> viaProxy() {
+    return KVLog.builder(proxy.route(schema.url()) + "&prepareThreshold=0").poolSize(2).open();
   }
 
   String inDatabase(String key) throws SQLException {
@@ -83,7 +83,7 @@ class PostgresFaultsTest {
    */
   @Test
   void set_cutAfterCommitSent_isOutcomeUnknown_andGetRereads() throws Exception {
-    try (PostgresKVStore<String, String> store = viaProxy()) {
+    try (KVLog<String, String> store = viaProxy()) {
       store.set("k", "v1");
       proxy.cutAfterClientMessage("COMMIT");
       proxy.restartAfterCut(1_000); // and the server is briefly unreachable, as after a crash
@@ -106,7 +106,7 @@ class PostgresFaultsTest {
   /** The same for an autocommitted compare-and-set: a retry would report failure. */
   @Test
   void compareAndSet_cutAfterStatementSent_isOutcomeUnknown() throws Exception {
-    try (PostgresKVStore<String, String> store = viaProxy()) {
+    try (KVLog<String, String> store = viaProxy()) {
       store.set("k", "v1");
       proxy.cutAfterClientMessage("UPDATE kv SET value");
       proxy.restartAfterCut(1_000);
@@ -126,7 +126,7 @@ class PostgresFaultsTest {
    */
   @Test
   void set_cutBeforeCommit_isNotApplied() throws Exception {
-    try (PostgresKVStore<String, String> store = viaProxy()) {
+    try (KVLog<String, String> store = viaProxy()) {
       store.set("k", "v1");
       proxy.cutAfterClientMessage("UPDATE kv SET value");
       assertThatThrownBy(() -> store.set("k", "v2"))
@@ -147,9 +147,9 @@ class PostgresFaultsTest {
   /** Old code notified '' for keys of 7,000 bytes or more, forcing every instance to reload. */
   @Test
   void longKey_isAnnouncedWithABoundedPayload_andReachesOtherInstances() throws Exception {
-    String longKey = "k".repeat(PostgresKVStore.MAX_KEY_BYTES); // old code: 7,000+ bytes
-    try (PostgresKVStore<String, String> a = PostgresKVStore.builder(schema.url()).open();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open();
+    String longKey = "k".repeat(PostgresBackend.MAX_KEY_BYTES); // old code: 7,000+ bytes
+    try (KVLog<String, String> a = KVLog.builder(schema.url()).open();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open();
         Connection raw = DriverManager.getConnection(schema.url())) {
       String channel;
       try (Statement s = raw.createStatement();
@@ -185,8 +185,8 @@ class PostgresFaultsTest {
    */
   @Test
   void readYourWrites_holdsWhileLongKeysChangeEverywhere() throws Exception {
-    try (PostgresKVStore<String, String> a = PostgresKVStore.builder(schema.url()).open();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = KVLog.builder(schema.url()).open();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
       WriteBatch<String, String> fill = new WriteBatch<>();
       for (int i = 0; i < 3_000; i++) {
         fill.set("fill-" + i, "x".repeat(50));
@@ -194,7 +194,7 @@ class PostgresFaultsTest {
       a.write(fill);
       AtomicBoolean stop = new AtomicBoolean();
       List<Thread> noise = new ArrayList<>();
-      for (PostgresKVStore<String, String> s : List.of(a, b)) {
+      for (KVLog<String, String> s : List.of(a, b)) {
         Thread t =
             new Thread(
                 () -> {
@@ -247,8 +247,8 @@ class PostgresFaultsTest {
   /** Only the listener's TCP connection is black-holed: no RST, no FIN, nothing delivered. */
   @Test
   void blackHoledListener_isNoticed_andWritesArriveWithinTheBound() throws Exception {
-    try (PostgresKVStore<String, String> a = viaProxy();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = viaProxy();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
       b.set("x", "0");
       millisUntilVisible(a, "x", "0");
       assertThat(proxy.blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
@@ -256,15 +256,15 @@ class PostgresFaultsTest {
       long ms = millisUntilVisible(a, "x", "1");
       System.out.printf("staleness after a black-holed listener: %d ms%n", ms);
       assertThat(ms).isLessThanOrEqualTo(BOUND_MS);
-      assertThat(a.feedReconnects()).isEqualTo(1);
+      assertThat(feedReconnects(a)).isEqualTo(1);
     }
   }
 
   /** The listener's server backend is killed with pg_terminate_backend. */
   @Test
   void terminatedListenerBackend_isReplaced_andWritesArriveWithinTheBound() throws Exception {
-    try (PostgresKVStore<String, String> a = viaProxy();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open();
+    try (KVLog<String, String> a = viaProxy();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open();
         Connection admin = DriverManager.getConnection(schema.url())) {
       List<Integer> ports = proxy.serverSidePorts(FaultProxy.clientSent("LISTEN"));
       assertThat(ports).hasSize(1);
@@ -292,8 +292,8 @@ class PostgresFaultsTest {
    */
   @Test
   void serverUnreachable_thenBack_writesArriveWithinTheBound() throws Exception {
-    try (PostgresKVStore<String, String> a = viaProxy();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = viaProxy();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
       a.set("z", "0");
       proxy.restart(3_000);
       b.set("z", "1");

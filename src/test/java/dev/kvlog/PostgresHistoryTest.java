@@ -73,8 +73,8 @@ class PostgresHistoryTest {
       throws Exception {
     List<PgHistory.Event> events = new ArrayList<>();
     AtomicInteger faults = new AtomicInteger();
-    try (PostgresKVStore<String, String> a = PostgresKVStore.builder(faulty).poolSize(2).open();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = KVLog.builder(faulty).poolSize(2).open();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
       AtomicBoolean stop = new AtomicBoolean();
       ExecutorService pool = Executors.newFixedThreadPool(3);
       Future<?> injector = pool.submit(() -> injectFaults(proxy, stop, faults));
@@ -200,8 +200,7 @@ class PostgresHistoryTest {
   /** The child JVM's instance: args = store URL, direct URL, events file, milliseconds. */
   static final class HistoryChild {
     public static void main(String[] args) throws Exception {
-      try (PostgresKVStore<String, String> store =
-          PostgresKVStore.builder(args[0]).poolSize(2).open()) {
+      try (KVLog<String, String> store = KVLog.builder(args[0]).poolSize(2).open()) {
         System.out.println("READY");
         System.out.flush();
         List<PgHistory.Event> events = PgHistory.run(store, "C", 2, Long.parseLong(args[3]));

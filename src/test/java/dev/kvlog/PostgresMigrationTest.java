@@ -23,8 +23,8 @@ class PostgresMigrationTest {
       s.execute("INSERT INTO kvlog_schema(version, description) VALUES (1, 'create kv')");
       s.execute("INSERT INTO kv(key, value) VALUES ('a', '1'), ('b', '2'), ('c', '3')");
     }
-    try (PostgresKVStore<String, String> a = PostgresKVStore.builder(schema.url()).open();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = KVLog.builder(schema.url()).open();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
       assertThat(a.schemaVersion()).isEqualTo(2);
       assertThat(a.get("b")).contains("2");
       assertThat(a.size()).isEqualTo(3);
@@ -51,7 +51,7 @@ class PostgresMigrationTest {
   /** An INSERT that raced a DELETE of the same key and drew an older version is refused (40001). */
   @Test
   void insertOlderThanTheKeysTombstone_isRefusedAsSerializationFailure() throws Exception {
-    try (PostgresKVStore<String, String> store = PostgresKVStore.builder(schema.url()).open();
+    try (KVLog<String, String> store = KVLog.builder(schema.url()).open();
         Connection c = DriverManager.getConnection(schema.url());
         Statement s = c.createStatement()) {
       store.set("k", "1");

@@ -41,8 +41,8 @@ class PostgresMultiInstanceTest {
   @Test
   void twoInstances_casCounterEndsExact_andCachesConverge() throws Exception {
     int perThread = 25;
-    try (PostgresKVStore<String, String> a = PostgresKVStore.builder(schema.url()).open();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = KVLog.builder(schema.url()).open();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
       ExecutorService pool = Executors.newFixedThreadPool(8);
       List<Future<?>> tasks = new ArrayList<>();
       for (int t = 0; t < 8; t++) {
@@ -101,7 +101,7 @@ class PostgresMultiInstanceTest {
         new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
     assertThat(out.readLine()).isEqualTo("READY");
     int mine = 0;
-    try (PostgresKVStore<String, String> store = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> store = KVLog.builder(schema.url()).open()) {
       // At least 800 ms, and until the child has acknowledged some increments too: CAS is not
       // fair, and an instance that pauses 1 ms between increments leaves the other room.
       long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(800);
@@ -116,7 +116,7 @@ class PostgresMultiInstanceTest {
       int theirs = Files.readAllLines(acks).size();
       assertThat(theirs).as("the child acknowledged increments").isPositive();
       long counter;
-      try (PostgresKVStore<String, String> fresh = PostgresKVStore.builder(schema.url()).open()) {
+      try (KVLog<String, String> fresh = KVLog.builder(schema.url()).open()) {
         counter = fresh.get("counter").map(Long::parseLong).orElse(0L); // loaded from the table
       }
       assertThat(counter).isBetween((long) mine + theirs, (long) mine + theirs + 1);
@@ -128,7 +128,7 @@ class PostgresMultiInstanceTest {
   /** The child of {@link #killedInstance_losesNoAcknowledgedIncrement}. */
   static final class CounterChild {
     public static void main(String[] args) throws Exception {
-      PostgresKVStore<String, String> store = PostgresKVStore.builder(args[0]).open();
+      KVLog<String, String> store = KVLog.builder(args[0]).open();
       try (FileOutputStream acks = new FileOutputStream(args[1])) {
         System.out.println("READY");
         System.out.flush();

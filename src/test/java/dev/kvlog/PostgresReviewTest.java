@@ -1,5 +1,6 @@
 package dev.kvlog;
 
+import static dev.kvlog.Backdoor.feedReconnects;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -32,10 +33,8 @@ class PostgresReviewTest {
     proxy.close();
   }
 
-  PostgresKVStore<String, String> viaProxy() {
-    return PostgresKVStore.builder(proxy.route(schema.url()) + "&prepareThreshold=0")
-        .poolSize(2)
-        .open();
+  KVLog<String, String> viaProxy() {
+    return KVLog.builder(proxy.route(schema.url()) + "&prepareThreshold=0").poolSize(2).open();
   }
 
   static void sql(String url, String statement) throws SQLException {
@@ -61,8 +60,7 @@ class PostgresReviewTest {
     sql(base, "CREATE SCHEMA " + fits);
     sql(base, "CREATE SCHEMA " + tooLong);
     try {
-      assertThatThrownBy(
-              () -> PostgresKVStore.builder(base + sep + "currentSchema=" + tooLong).open())
+      assertThatThrownBy(() -> KVLog.builder(base + sep + "currentSchema=" + tooLong).open())
           .isInstanceOf(StoreOpenException.class)
           .hasMessageContaining("58 bytes")
           .hasMessageContaining("at most 57 bytes");
@@ -74,8 +72,8 @@ class PostgresReviewTest {
         rs.next();
         assertThat(rs.getInt(1)).as("tables created in the refused schema").isZero();
       }
-      try (PostgresKVStore<String, String> store =
-          PostgresKVStore.builder(base + sep + "currentSchema=" + fits).open()) {
+      try (KVLog<String, String> store =
+          KVLog.builder(base + sep + "currentSchema=" + fits).open()) {
         assertThat(store.set("k", "v")).isEmpty();
         assertThat(store.get("k")).contains("v");
       }
@@ -106,7 +104,7 @@ class PostgresReviewTest {
    */
   @Test
   void longKeys_upToTheLimitWork_andLongerOnesAreRefusedUpFront() {
-    try (PostgresKVStore<String, String> store = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> store = KVLog.builder(schema.url()).open()) {
       String atLimit = incompressible(2048);
       assertThat(store.set(atLimit, "1")).isEmpty();
       assertThat(store.compareAndSet(atLimit, "1", "2")).isTrue();
@@ -167,28 +165,28 @@ class PostgresReviewTest {
    */
   @Test
   void reload_removesKeysGoneFromTheTable_andKeepsNewerOnes() throws Exception {
-    try (PostgresKVStore<String, String> a = viaProxy()) {
+    try (KVLog<String, String> a = viaProxy()) {
       a.set("truncated", "1");
       a.set("old-name", "2");
       a.set("deleted", "3");
-      long reconnects = a.feedReconnects();
+      long reconnects = feedReconnects(a);
       // the instance misses a delete (its feed black-holed), then the tombstone is cleaned up
       proxy.blackHole(FaultProxy.clientSent("LISTEN"));
       sql(schema.url(), "DELETE FROM kv WHERE key = 'deleted'");
       sql(schema.url(), "DELETE FROM kv_tombstone WHERE key = 'deleted'");
       long deadline = System.nanoTime() + 10_000_000_000L;
-      while (a.feedReconnects() == reconnects && System.nanoTime() < deadline) {
+      while (feedReconnects(a) == reconnects && System.nanoTime() < deadline) {
         Thread.sleep(20);
       }
-      assertThat(a.feedReconnects()).isGreaterThan(reconnects);
+      assertThat(feedReconnects(a)).isGreaterThan(reconnects);
       sql(schema.url(), "UPDATE kv SET key = 'new-name' WHERE key = 'old-name'");
       sql(schema.url(), "TRUNCATE kv, kv_tombstone");
       terminateListener();
       deadline = System.nanoTime() + 10_000_000_000L;
-      while (a.feedReconnects() < reconnects + 2 && System.nanoTime() < deadline) {
+      while (feedReconnects(a) < reconnects + 2 && System.nanoTime() < deadline) {
         Thread.sleep(20);
       }
-      assertThat(a.feedReconnects()).isEqualTo(reconnects + 2);
+      assertThat(feedReconnects(a)).isEqualTo(reconnects + 2);
       assertThat(a.get("truncated")).as("truncated").isEmpty();
       assertThat(a.get("old-name")).as("renamed away").isEmpty();
       assertThat(a.get("new-name")).as("renamed to, then truncated").isEmpty();
@@ -197,7 +195,7 @@ class PostgresReviewTest {
       assertThat(a.set("truncated", "4")).isEmpty(); // the table decides prior values
       terminateListener();
       deadline = System.nanoTime() + 10_000_000_000L;
-      while (a.feedReconnects() < reconnects + 3 && System.nanoTime() < deadline) {
+      while (feedReconnects(a) < reconnects + 3 && System.nanoTime() < deadline) {
         Thread.sleep(20);
       }
       assertThat(a.get("truncated")).contains("4");
@@ -241,7 +239,7 @@ class PostgresReviewTest {
   @Test
   void get_afterOutcomeUnknown_settlesTheOutcome_evenIfTheStatementOutlivedItsConnection()
       throws Exception {
-    try (PostgresKVStore<String, String> store = viaProxy();
+    try (KVLog<String, String> store = viaProxy();
         Connection locker = DriverManager.getConnection(schema.url())) {
       store.set("c", "0");
       locker.setAutoCommit(false);
@@ -294,8 +292,8 @@ class PostgresReviewTest {
    */
   @Test
   void feedCannotReconnect_butPoolWorks_readsStayWithinTheBound() throws Exception {
-    try (PostgresKVStore<String, String> a = viaProxy();
-        PostgresKVStore<String, String> b = PostgresKVStore.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = viaProxy();
+        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
       b.set("x", "0");
       PostgresFaultsTest.millisUntilVisible(a, "x", "0");
       proxy.refuseNew(20_000);
@@ -304,7 +302,7 @@ class PostgresReviewTest {
       long ms = PostgresFaultsTest.millisUntilVisible(a, "x", "1");
       System.out.printf("staleness with the feed down and the pool up: %d ms%n", ms);
       assertThat(ms).isLessThanOrEqualTo(PostgresFaultsTest.BOUND_MS);
-      assertThat(a.feedReconnects()).as("the feed really was down all along").isZero();
+      assertThat(feedReconnects(a)).as("the feed really was down all along").isZero();
       assertThat(a.set("x", "2")).contains("1"); // and read-your-writes holds
       assertThat(a.get("x")).contains("2");
     }
@@ -318,7 +316,7 @@ class PostgresReviewTest {
   @Test
   void feedCannotReconnect_andTableUnreadable_getThrowsInsteadOfServingStaleData()
       throws Exception {
-    try (PostgresKVStore<String, String> a = viaProxy()) {
+    try (KVLog<String, String> a = viaProxy()) {
       a.set("x", "0");
       proxy.refuseNew(30_000);
       assertThat(proxy.blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
@@ -354,7 +352,7 @@ class PostgresReviewTest {
         java.sql.Connection ours =
             java.sql.DriverManager.getConnection(url + "&ApplicationName=kvlog")) {
       int pid = other.unwrap(org.postgresql.PGConnection.class).getBackendPID();
-      PgWrites.endBackends(ours, java.util.Set.of(pid));
+      dev.kvlog.postgres.PgWritesAccess.endBackends(ours, java.util.Set.of(pid));
       try (java.sql.Statement s = other.createStatement()) {
         s.execute("SELECT 1"); // still alive: it was not ours to end
       }

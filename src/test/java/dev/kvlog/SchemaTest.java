@@ -3,7 +3,7 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.kvlog.internal.Migrations;
+import dev.kvlog.sqlite.Migrations;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;

@@ -21,7 +21,7 @@ class SecretsInMessagesTest {
     Throwable e =
         catchThrowable(
             () ->
-                PostgresKVStore.builder(
+                KVLog.builder(
                         "jdbc:postgresql://app:hunter2@127.0.0.1:1/kv?sslpassword=s3cr3t"
                             + "&connectTimeout=1")
                     .open());

@@ -125,7 +125,7 @@ abstract class Engine implements AutoCloseable {
                 "KVLOG_BENCH_POSTGRES_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres");
     final String url;
     final String schema;
-    dev.kvlog.PostgresKVStore<String, String> store;
+    KVLog<String, String> store;
 
     PostgresEngine(Path dir) throws SQLException {
       super("KVLog PostgreSQL", dir);
@@ -135,7 +135,7 @@ abstract class Engine implements AutoCloseable {
         s.execute("CREATE SCHEMA " + schema);
       }
       url = BASE + (BASE.contains("?") ? "&" : "?") + "currentSchema=" + schema;
-      store = dev.kvlog.PostgresKVStore.builder(url).poolSize(64).open();
+      store = KVLog.builder(url).poolSize(64).open();
     }
 
     @Override
@@ -156,7 +156,7 @@ abstract class Engine implements AutoCloseable {
     @Override
     long reopenAndReadAll() {
       store.close();
-      store = dev.kvlog.PostgresKVStore.builder(url).poolSize(64).open();
+      store = KVLog.builder(url).poolSize(64).open();
       return store.size();
     }
 

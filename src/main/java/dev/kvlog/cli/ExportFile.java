@@ -1,6 +1,6 @@
 package dev.kvlog.cli;
 
-import dev.kvlog.internal.StoreFiles;
+import dev.kvlog.sqlite.StoreFiles;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.OutputStream;

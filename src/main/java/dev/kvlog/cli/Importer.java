@@ -61,7 +61,7 @@ final class Importer {
     WriteBatch<String, String> batch = new WriteBatch<>();
     pending.forEach(e -> batch.set(e.getKey(), e.getValue()));
     try {
-      Stores.write(store, batch);
+      store.write(batch);
       imported += pending.size();
     } catch (IllegalArgumentException | NullPointerException refused) {
       for (int i = 0; i < pending.size(); i++) {

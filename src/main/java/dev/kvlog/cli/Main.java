@@ -2,10 +2,10 @@ package dev.kvlog.cli;
 
 import dev.kvlog.KVLog;
 import dev.kvlog.KVLogException;
-import dev.kvlog.KVLogReader;
 import dev.kvlog.KVStore;
 import dev.kvlog.StoreLockedException;
 import dev.kvlog.WriteBatch;
+import dev.kvlog.sqlite.KVLogReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStreamWriter;
@@ -264,7 +264,7 @@ public final class Main implements Callable<Integer> {
   }
 
   /** The store opened for writing (a file is created if missing). */
-  KVStore<String, String> write() {
+  KVLog<String, String> write() {
     return Stores.write(target());
   }
 
@@ -673,7 +673,7 @@ public final class Main implements Callable<Integer> {
             () -> {
               WriteBatch<String, String> batch = new WriteBatch<>();
               chunk.forEach(e -> batch.set(e.getKey(), e.getValue()));
-              Stores.write(dst, batch);
+              dst.write(batch);
               for (Map.Entry<String, String> e : chunk) {
                 digest(sourceSum, e.getKey(), e.getValue());
                 String there = dst.get(e.getKey()).orElse(null);
@@ -754,11 +754,10 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (KVStore<String, String> store = main.write()) {
+      try (KVLog<String, String> store = main.write()) {
         spec.commandLine()
             .getOut()
-            .println(
-                "schema version " + Stores.schemaVersion(store) + " at " + main.target().display());
+            .println("schema version " + store.schemaVersion() + " at " + main.target().display());
       }
       return 0;
     }

@@ -3,7 +3,7 @@ package dev.kvlog.cli;
 import dev.kvlog.KVLogException;
 import dev.kvlog.SchemaException;
 import dev.kvlog.StoreOpenException;
-import dev.kvlog.internal.Migrations;
+import dev.kvlog.sqlite.Migrations;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -14,9 +14,9 @@ import java.util.function.BiConsumer;
 
 /**
  * Read commands on PostgreSQL: one plain connection in read-only transactions, instead of a {@code
- * PostgresKVStore}, which would apply migrations (creating the tables in an empty schema), load
- * every row into its cache and start a change listener just to answer one {@code get}. Each call is
- * one {@code REPEATABLE READ, READ ONLY} transaction; {@link #forEach} streams rows with a cursor
+ * KVLog#connect}, which would apply migrations (creating the tables in an empty schema), load every
+ * row into its cache and start a change listener just to answer one {@code get}. Each call is one
+ * {@code REPEATABLE READ, READ ONLY} transaction; {@link #forEach} streams rows with a cursor
  * (fetch size 1000).
  */
 final class PostgresReader implements Stores.Source {

@@ -2,13 +2,10 @@ package dev.kvlog.cli;
 
 import dev.kvlog.KVLog;
 import dev.kvlog.KVLogException;
-import dev.kvlog.KVLogReader;
-import dev.kvlog.KVStore;
-import dev.kvlog.PostgresKVStore;
 import dev.kvlog.StoreLockedException;
-import dev.kvlog.WriteBatch;
-import dev.kvlog.internal.OwnerLock;
 import dev.kvlog.internal.Text;
+import dev.kvlog.sqlite.KVLogReader;
+import dev.kvlog.sqlite.OwnerLock;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -82,10 +79,8 @@ final class Stores {
    * The store opened for writing: a file is created if missing, and refused while another process
    * owns it (see {@link #lockedMessage}).
    */
-  static KVStore<String, String> write(Target target) {
-    return target.isFile()
-        ? KVLog.load(target.file())
-        : PostgresKVStore.builder(target.postgresUrl()).open();
+  static KVLog<String, String> write(Target target) {
+    return target.isFile() ? KVLog.open(target.file()) : KVLog.connect(target.postgresUrl());
   }
 
   private static final Pattern PID = Pattern.compile("pid ([0-9]+)");
@@ -153,19 +148,5 @@ final class Stores {
       }
     }
     return null;
-  }
-
-  static void write(KVStore<String, String> store, WriteBatch<String, String> batch) {
-    if (store instanceof KVLog) {
-      ((KVLog<String, String>) store).write(batch);
-    } else {
-      ((PostgresKVStore<String, String>) store).write(batch);
-    }
-  }
-
-  static int schemaVersion(KVStore<String, String> store) {
-    return store instanceof KVLog
-        ? ((KVLog<String, String>) store).stats().schemaVersion()
-        : ((PostgresKVStore<String, String>) store).schemaVersion();
   }
 }

@@ -1,0 +1,152 @@
+package dev.kvlog.spi;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * A store's engine, on encoded text. Keys and values reach a backend as the Strings the facade's
+ * codecs produced, already checked to be valid UTF-16 and accepted by {@link #checkKey} and {@link
+ * #checkValue}; a null value never reaches it except as "absent" or "remove".
+ *
+ * <p><b>What every backend promises</b> (the facade's guarantees rest on it):
+ *
+ * <ul>
+ *   <li>A write returns once it is durable; or throws {@code dev.kvlog.WriteFailedException} with
+ *       the store unchanged; or throws one whose {@code outcomeUnknown()} is true. Never anything
+ *       else, and never a failure for a write that was applied.
+ *   <li>{@link #get} never returns a value that is not durable, nor part of a batch, and never goes
+ *       back in time for a key this instance wrote or read.
+ *   <li>A write's {@code prior} function runs on the value the key holds under the write's own
+ *       ordering (the lock that decides it), before the change is committed; if it throws, nothing
+ *       is written and the write throws {@code WriteFailedException} (outcome known) with that
+ *       exception as its cause.
+ *   <li>{@link #range} reads one consistent snapshot, and a {@link #get} that follows it is never
+ *       older than what it showed.
+ * </ul>
+ *
+ * <p>Each backend keeps its own write path and cache. The facade owns the closed state: it calls no
+ * method but {@link #close} after {@code close}, and re-checks its own state after a read that
+ * raced it. Implementations are thread-safe.
+ */
+public interface Backend extends AutoCloseable {
+
+  /** Where the store is, for messages: the file, or the URL without its secrets. */
+  String describe();
+
+  /** The optional abilities this backend has. */
+  Set<Capability> capabilities();
+
+  /**
+   * Refuses a key this backend cannot store or address.
+   *
+   * @param mayInsert true if the write may create the key (set, setIfAbsent, a put in a batch),
+   *     false for reads and removals
+   * @throws IllegalArgumentException naming the problem and the fix
+   */
+  void checkKey(String key, boolean mayInsert);
+
+  /**
+   * Refuses a value this backend cannot store.
+   *
+   * @throws IllegalArgumentException naming the problem and the fix
+   */
+  void checkValue(String value);
+
+  /** The value stored under {@code key}, or null. */
+  String get(String key);
+
+  /**
+   * Stores {@code value} under {@code key}.
+   *
+   * @return {@code prior} applied to the text the key held (not called if it held none: null)
+   */
+  <T> T set(String key, String value, Function<String, T> prior);
+
+  /**
+   * Removes {@code key}.
+   *
+   * @return {@code prior} applied to the text the key held (not called if it held none: null)
+   */
+  <T> T delete(String key, Function<String, T> prior);
+
+  /**
+   * Stores {@code value} only if {@code key} is absent.
+   *
+   * @return null if {@code value} was stored; else {@code present} applied to the text the key
+   *     holds (nothing written)
+   */
+  <T> T setIfAbsent(String key, String value, Function<String, T> present);
+
+  /**
+   * Replaces the text {@code expected} (null: absent) with {@code update} (null: remove).
+   *
+   * @return true if the key held {@code expected}
+   */
+  boolean compareAndSet(String key, String expected, String update);
+
+  /** Applies all {@code changes}, in order, atomically and durably; later ones win. */
+  void apply(List<Change> changes);
+
+  /**
+   * The entries with {@code from <= key < to} in the order of the keys' code points, from one
+   * consistent snapshot, materialized.
+   *
+   * @param from lowest key, inclusive; null for no lower bound
+   * @param to highest key, exclusive; null for no upper bound
+   */
+  List<Map.Entry<String, String>> range(String from, String to);
+
+  /** The number of entries. */
+  int size();
+
+  /** A copy of every entry, from between two commits: no write is in it in part. */
+  Map<String, String> snapshot();
+
+  /** The schema version recorded in the store. */
+  int schemaVersion();
+
+  /**
+   * Takes in, now, changes other connections committed, where the backend watches for them.
+   *
+   * @return true if the cache changed
+   */
+  boolean refresh();
+
+  /** The database file; only with {@link Capability#LOCAL_FILE}. */
+  default Path file() {
+    throw new UnsupportedOperationException(describe() + " is not a local file");
+  }
+
+  /** Sizes and commit figures; only with {@link Capability#STATS}. */
+  default BackendStats stats() {
+    throw new UnsupportedOperationException(describe() + " keeps no statistics");
+  }
+
+  /**
+   * Writes a consistent, durable copy of the store to {@code target}, never replacing a file; only
+   * with {@link Capability#BACKUP}.
+   */
+  default void backup(Path target) {
+    throw new UnsupportedOperationException(describe() + " has no backup");
+  }
+
+  /**
+   * An integrity check of the stored data while the store is open; only with {@link
+   * Capability#INTEGRITY_CHECK}.
+   *
+   * @return the problems found, empty if sound
+   */
+  default List<String> check() {
+    throw new UnsupportedOperationException(describe() + " has no integrity check");
+  }
+
+  /**
+   * Waits for writes in progress and releases everything the backend holds; pending and later
+   * writes throw {@code dev.kvlog.StoreClosedException}. Called once.
+   */
+  @Override
+  void close();
+}

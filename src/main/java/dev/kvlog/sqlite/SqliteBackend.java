@@ -1,0 +1,201 @@
+package dev.kvlog.sqlite;
+
+import dev.kvlog.KVLogException;
+import dev.kvlog.spi.Backend;
+import dev.kvlog.spi.BackendStats;
+import dev.kvlog.spi.Capability;
+import dev.kvlog.spi.Change;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * A store in one SQLite file, read from a warm cache, written through the group-commit log. The
+ * design (log, cache, other tools, crashes, ownership) is described on {@code dev.kvlog.KVLog}; the
+ * invariants live with the classes that keep them: {@link CommitLog} (decide inside the lock, scans
+ * never ahead of get, a write returns or fails cleanly or says its outcome is unknown), {@link
+ * WarmCache} (atomic publication), {@link OwnerLock} and {@link StoreFiles} (one owner per file,
+ * whatever the path). Thread-safe.
+ */
+final class SqliteBackend implements Backend {
+  private static final Set<Capability> CAPABILITIES =
+      EnumSet.of(
+          Capability.BACKUP,
+          Capability.STATS,
+          Capability.INTEGRITY_CHECK,
+          Capability.OWNER_LOCK,
+          Capability.LOCAL_FILE);
+
+  private final Path path;
+  private final OwnerLock ownerLock;
+  private final Database database;
+  private final WarmCache cache;
+  private final CommitLog commitLog;
+  private final Housekeeper housekeeper;
+  private final CommitStats commitStats;
+  private final int schemaVersion;
+
+  SqliteBackend(
+      Path path,
+      OwnerLock ownerLock,
+      Database database,
+      CommitLog commitLog,
+      Housekeeper housekeeper,
+      CommitStats commitStats,
+      int schemaVersion) {
+    this.path = path;
+    this.ownerLock = ownerLock;
+    this.database = database;
+    this.cache = commitLog.cache();
+    this.commitLog = commitLog;
+    this.housekeeper = housekeeper;
+    this.commitStats = commitStats;
+    this.schemaVersion = schemaVersion;
+  }
+
+  @Override
+  public String describe() {
+    return path.toString();
+  }
+
+  @Override
+  public Set<Capability> capabilities() {
+    return CAPABILITIES;
+  }
+
+  @Override
+  public void checkKey(String key, boolean mayInsert) {
+    // SQLite's TEXT holds every valid UTF-16 string the facade lets through.
+  }
+
+  @Override
+  public void checkValue(String value) {}
+
+  @Override
+  public String get(String key) {
+    return cache.get(key);
+  }
+
+  @Override
+  public <T> T set(String key, String value, Function<String, T> prior) {
+    return commitLog.set(key, value, prior);
+  }
+
+  @Override
+  public <T> T delete(String key, Function<String, T> prior) {
+    return commitLog.delete(key, prior);
+  }
+
+  @Override
+  public <T> T setIfAbsent(String key, String value, Function<String, T> present) {
+    return commitLog.setIfAbsent(key, value, present);
+  }
+
+  @Override
+  public boolean compareAndSet(String key, String expected, String update) {
+    return commitLog.compareAndSet(key, expected, update);
+  }
+
+  @Override
+  public void apply(List<Change> changes) {
+    commitLog.write(changes);
+  }
+
+  @Override
+  public List<Map.Entry<String, String>> range(String from, String to) {
+    try (Connection c = database.connection()) {
+      return commitLog.readConsistent(c, snapshot -> Database.range(snapshot, from, to));
+    } catch (SQLException e) {
+      throw new KVLogException(Errors.describe(path, e), e);
+    }
+  }
+
+  @Override
+  public int size() {
+    return cache.size();
+  }
+
+  @Override
+  public Map<String, String> snapshot() {
+    return commitLog.cacheCopy();
+  }
+
+  @Override
+  public int schemaVersion() {
+    return schemaVersion;
+  }
+
+  @Override
+  public boolean refresh() {
+    return commitLog.syncExternalChanges();
+  }
+
+  @Override
+  public Path file() {
+    return path;
+  }
+
+  @Override
+  public BackendStats stats() {
+    return new BackendStats(
+        path,
+        cache.size(),
+        sizeOf(path),
+        sizeOf(StoreFiles.sibling(path, "-wal")),
+        schemaVersion,
+        commitStats.commits(),
+        commitStats.operations(),
+        commitStats.largestGroup(),
+        commitStats.latencyMicros(0.50),
+        commitStats.latencyMicros(0.99),
+        commitStats.checkpoints(),
+        commitStats.externalReloads());
+  }
+
+  @Override
+  public void backup(Path target) {
+    Backup.write(database, path, target);
+  }
+
+  @Override
+  public List<String> check() {
+    try (Connection c = database.connection()) {
+      return Database.check(c, true);
+    } catch (SQLException e) {
+      throw new KVLogException(Errors.describe(path, e), e);
+    }
+  }
+
+  /**
+   * Waits for the write in progress, checkpoints and truncates the WAL, closes the connections and
+   * releases the owner lock; the cache is emptied last.
+   */
+  @Override
+  public void close() {
+    try {
+      Resources.closeAll(
+          "failed to close " + path + " cleanly", housekeeper, commitLog, database, ownerLock);
+    } finally {
+      cache.clear();
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "SqliteBackend[" + path + "]";
+  }
+
+  private static long sizeOf(Path file) {
+    try {
+      return Files.size(file);
+    } catch (java.io.IOException e) {
+      return 0;
+    }
+  }
+}
