@@ -11,9 +11,11 @@
  *
  * <p>Only SQLite, the pool and the logging facade are required. The rest is optional ({@code
  * requires static}): a module path without the PostgreSQL driver, Jackson or Micrometer still runs
- * KVLog on SQLite. To use one of them, put its jar on the module path; the driver and Micrometer
- * are automatic modules, so name them with {@code --add-modules} (or {@code requires} them) when
- * nothing else resolves them.
+ * KVLog on SQLite. The PostgreSQL driver needs only its jar on the module path: it provides {@code
+ * java.sql.Driver}, so it is resolved as a service (checked by hand with {@code jdbc:postgresql:}).
+ * Jackson and Micrometer are resolved only when a module requires them: the application module that
+ * calls {@code Codecs.json} or binds {@code KVLogMetrics} requires them itself (or the launcher
+ * says {@code --add-modules}), and opens its value types' packages to Jackson.
  */
 @SuppressWarnings("requires-automatic")
 module dev.kvlog {
