@@ -16,21 +16,55 @@ import java.util.concurrent.CompletableFuture;
  */
 public interface AsyncKVStore<K, V> {
 
-  /** {@link KVStore#get}, already completed: reads never wait for I/O. */
+  /**
+   * {@link KVStore#get}, already completed: reads never wait for I/O.
+   *
+   * @param key the key to look up
+   * @return a completed future of the value under {@code key}, or of empty if the key is absent
+   */
   CompletableFuture<Optional<V>> get(K key);
 
-  /** {@link KVStore#set}, run on the executor. */
+  /**
+   * {@link KVStore#set}, run on the executor.
+   *
+   * @param key the key to write
+   * @param value the value to store under it
+   * @return the value the key held before, once the change is durable
+   */
   CompletableFuture<Optional<V>> set(K key, V value);
 
-  /** {@link KVStore#delete}, run on the executor. */
+  /**
+   * {@link KVStore#delete}, run on the executor.
+   *
+   * @param key the key to remove
+   * @return the value the key held before, once the removal is durable
+   */
   CompletableFuture<Optional<V>> delete(K key);
 
-  /** {@link KVStore#setIfAbsent}, run on the executor. */
+  /**
+   * {@link KVStore#setIfAbsent}, run on the executor.
+   *
+   * @param key the key to write
+   * @param value the value to store if the key is absent
+   * @return the value already present, or empty once {@code value} is stored and durable
+   */
   CompletableFuture<Optional<V>> setIfAbsent(K key, V value);
 
-  /** {@link KVStore#compareAndSet}, run on the executor. */
+  /**
+   * {@link KVStore#compareAndSet}, run on the executor.
+   *
+   * @param key the key to write
+   * @param expected the value the key must hold now; null for "absent"
+   * @param newValue the value to store instead; null to remove the key
+   * @return true once the replacement is durable; false if the key held something else
+   */
   CompletableFuture<Boolean> compareAndSet(K key, V expected, V newValue);
 
-  /** {@link KVStore#write}, run on the executor; completes once the whole batch is durable. */
+  /**
+   * {@link KVStore#write}, run on the executor; completes once the whole batch is durable.
+   *
+   * @param batch the changes to apply
+   * @return a future completed when all the changes are durable
+   */
   CompletableFuture<Void> write(WriteBatch<K, V> batch);
 }

@@ -13,9 +13,19 @@ package dev.kvlog;
  */
 public interface Codec<T> {
 
-  /** Returns the text stored for {@code value}; never null. */
+  /**
+   * Returns the text stored for {@code value}; never null.
+   *
+   * @param value the key or value to convert
+   * @return its text form
+   */
   String encode(T value);
 
-  /** Returns the object that {@code text} (produced by {@link #encode}) stands for. */
+  /**
+   * Returns the object that {@code text} (produced by {@link #encode}) stands for.
+   *
+   * @param text a text form that {@link #encode} produced
+   * @return the key or value it stands for
+   */
   T decode(String text);
 }

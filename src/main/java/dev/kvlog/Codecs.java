@@ -28,7 +28,11 @@ public final class Codecs {
 
   private Codecs() {}
 
-  /** The identity codec: strings are stored as they are. */
+  /**
+   * The identity codec: strings are stored as they are.
+   *
+   * @return the shared identity codec
+   */
   public static Codec<String> string() {
     return STRING;
   }
@@ -40,7 +44,9 @@ public final class Codecs {
    * KVLog). Every {@code decode} builds a fresh object, so a caller can never change a cached
    * value.
    *
+   * @param <T> the type converted
    * @param type the class values are decoded to
+   * @return a JSON codec for {@code type} with a default {@code ObjectMapper}
    * @throws IllegalStateException if Jackson is not on the classpath
    */
   public static <T> Codec<T> json(Class<T> type) {

@@ -10,6 +10,12 @@ package dev.kvlog;
 public class CorruptValueException extends KVLogException {
   private static final long serialVersionUID = 1L;
 
+  /**
+   * An exception with a message and the failure underneath (a {@link java.sql.SQLException}, say).
+   *
+   * @param message the detail message
+   * @param cause the failure that led to this one
+   */
   public CorruptValueException(String message, Throwable cause) {
     super(message, cause);
   }

@@ -25,7 +25,10 @@ public final class JsonCodec<T> implements Codec<T> {
    * A codec using a configured {@code mapper}. The mapper must not be reconfigured afterwards, or
    * equal values might be encoded to different text (keys are compared by their text).
    *
+   * @param <T> the type converted
+   * @param mapper the configured mapper; used as it is, never reconfigured by KVLog
    * @param type the class values are decoded to
+   * @return a codec for {@code type} using {@code mapper}
    */
   public static <T> JsonCodec<T> of(ObjectMapper mapper, Class<T> type) {
     return new JsonCodec<>(

@@ -90,6 +90,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * Opens (creating if needed) the SQLite store at {@code file} with String keys and values and
    * default options.
    *
+   * @param file the store's database file; its {@code -wal}, {@code -shm} and {@code -lock} files
+   *     live beside it
+   * @return the open store; close it when done
    * @throws StoreOpenException if the path cannot hold a store, or the file is not a KVLog store
    * @throws StoreLockedException if another process or store object has it open
    * @throws SchemaException if the store's schema is newer than this build
@@ -98,7 +101,12 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return builder(file).open();
   }
 
-  /** The same as {@link #open(Path)}. */
+  /**
+   * The same as {@link #open(Path)}.
+   *
+   * @param file the store's database file
+   * @return the open store; close it when done
+   */
   public static KVLog<String, String> load(Path file) {
     return open(file);
   }
@@ -109,6 +117,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * jdbc:postgresql://host/database} a store on that server (the PostgreSQL driver must be on the
    * class path). The same operations and guarantees on either.
    *
+   * @param jdbcUrl the store's URL, such as {@code jdbc:sqlite:kv.db}
+   * @return the open store; close it when done
    * @throws IllegalArgumentException if no backend accepts the URL
    * @throws StoreOpenException if the store cannot be opened
    * @throws StoreLockedException if another process or store object owns a SQLite file
@@ -118,12 +128,26 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return builder(jdbcUrl).open();
   }
 
-  /** A builder for a SQLite store of String keys and values at {@code file}. */
+  /**
+   * A builder for a SQLite store of String keys and values at {@code file}.
+   *
+   * @param file the store's database file
+   * @return a builder with default options
+   */
   public static Builder<String, String> builder(Path file) {
     return builder(file, Codecs.string(), Codecs.string());
   }
 
-  /** A builder for a SQLite store at {@code file} whose keys and values are converted by codecs. */
+  /**
+   * A builder for a SQLite store at {@code file} whose keys and values are converted by codecs.
+   *
+   * @param <K> key type
+   * @param <V> value type
+   * @param file the store's database file
+   * @param keys the codec that converts keys to and from stored text
+   * @param values the codec that converts values to and from stored text
+   * @return a builder with default options
+   */
   public static <K, V> Builder<K, V> builder(Path file, Codec<K> keys, Codec<V> values) {
     Objects.requireNonNull(file, "file must not be null");
     return new Builder<>(Backends.SQLITE_PREFIX + file, keys, values);
@@ -132,12 +156,24 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   /**
    * A builder for the store a JDBC URL names ({@code jdbc:sqlite:<file>} or {@code
    * jdbc:postgresql://host/database}), with String keys and values.
+   *
+   * @param jdbcUrl the store's URL
+   * @return a builder with default options
    */
   public static Builder<String, String> builder(String jdbcUrl) {
     return builder(jdbcUrl, Codecs.string(), Codecs.string());
   }
 
-  /** A builder for the store a JDBC URL names, whose keys and values are converted by codecs. */
+  /**
+   * A builder for the store a JDBC URL names, whose keys and values are converted by codecs.
+   *
+   * @param <K> key type
+   * @param <V> value type
+   * @param jdbcUrl the store's URL
+   * @param keys the codec that converts keys to and from stored text
+   * @param values the codec that converts values to and from stored text
+   * @return a builder with default options
+   */
   public static <K, V> Builder<K, V> builder(String jdbcUrl, Codec<K> keys, Codec<V> values) {
     Objects.requireNonNull(jdbcUrl, "jdbcUrl must not be null");
     return new Builder<>(jdbcUrl, keys, values);
@@ -341,6 +377,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * write, batch or reload entirely or not at all. Racing {@link #close()}, it visits every entry
    * or throws {@link StoreClosedException} before visiting any.
    *
+   * @param action called with each key and its value
    * @throws CorruptValueException if a stored key or value cannot be decoded by its codec
    * @throws StoreClosedException if the store is closed
    */
@@ -365,6 +402,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * a file is never replaced, not even one created at {@code target} while the backup runs. To
    * restore, open the copy (or move it into place while the store is closed).
    *
+   * @param target the file to create; it must not exist
    * @throws IllegalArgumentException if {@code target} exists (a backup never overwrites) or its
    *     directory does not
    * @throws KVLogException if the file system failed, if {@code target} appeared while the backup
@@ -384,6 +422,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * -wal} or {@code -shm} (so it also works on a closed store in a read-only directory); safe while
    * another process has the store open. The path is resolved as the OS resolves it.
    *
+   * @param file the store's database file
    * @return the problems found (at most 100), empty if the file is sound
    * @throws StoreOpenException if {@code file} does not exist
    */
@@ -431,6 +470,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   /**
    * The schema version recorded in the store.
    *
+   * @return the store's schema version
    * @throws StoreClosedException if the store is closed
    */
   public int schemaVersion() {
@@ -441,6 +481,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   /**
    * A snapshot of the store's size and files.
    *
+   * @return the figures as of this call
    * @throws UnsupportedOperationException if the backend keeps no statistics (PostgreSQL)
    * @throws StoreClosedException if the store is closed
    */
@@ -452,6 +493,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   /**
    * The database file.
    *
+   * @return the store's database file
    * @throws UnsupportedOperationException if the store is not a local file (PostgreSQL)
    */
   public Path path() {
@@ -466,6 +508,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
    * cached pool of daemon threads before that; the executor is shut down by {@link #close()}, after
    * which the view's writes complete with {@link StoreClosedException}.
    *
+   * @return an asynchronous view that shares this store's state
    * @throws StoreClosedException if the store is closed
    */
   public AsyncKVStore<K, V> async() {
@@ -483,7 +526,12 @@ public final class KVLog<K, V> implements KVStore<K, V> {
     return async(executor);
   }
 
-  /** An asynchronous view of this store whose writes run on {@code executor}. */
+  /**
+   * An asynchronous view of this store whose writes run on {@code executor}.
+   *
+   * @param executor runs the writes
+   * @return an asynchronous view that shares this store's state
+   */
   public AsyncKVStore<K, V> async(Executor executor) {
     Objects.requireNonNull(executor, "executor");
     return new AsyncView<>(this, executor, () -> closed ? closedException() : null);
@@ -582,6 +630,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
      * SQLite: how long a write waits for SQLite's write lock when another connection (say, a {@code
      * sqlite3} shell writing to the file) holds it. Default 5 seconds; between 0 and 1 hour.
      *
+     * @param timeout the longest wait for the lock
+     * @return this builder
      * @throws IllegalArgumentException if out of range
      */
     public Builder<K, V> busyTimeout(Duration timeout) {
@@ -600,6 +650,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
      * transaction, with one fsync; each still returns only once its own change is durable, and a
      * write that fails fails alone. A lone writer is committed at once either way, so group commit
      * adds no latency; turn it off only to measure the difference.
+     *
+     * @param enabled false to commit each write in its own transaction
+     * @return this builder
      */
     public Builder<K, V> groupCommit(boolean enabled) {
       this.groupCommit = enabled;
@@ -612,6 +665,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
      * change found reloads the cache. Default 1 second; zero turns the polling off. Every write
      * checks before it commits regardless, so writes are always decided against the current table.
      *
+     * @param interval the time between checks; zero for none
+     * @return this builder
      * @throws IllegalArgumentException if negative
      */
     public Builder<K, V> externalChangeCheck(Duration interval) {
@@ -627,6 +682,9 @@ public final class KVLog<K, V> implements KVStore<K, V> {
      * SQLite: whether opening runs SQLite's {@code PRAGMA quick_check} over the whole file first,
      * refusing a damaged store with a message that names the damage (default true). It reads every
      * page once: about 0.1 s per million entries here, some 20% of the load that follows.
+     *
+     * @param enabled false to skip the check
+     * @return this builder
      */
     public Builder<K, V> verifyOnOpen(boolean enabled) {
       this.verifyOnOpen = enabled;
@@ -637,6 +695,8 @@ public final class KVLog<K, V> implements KVStore<K, V> {
      * PostgreSQL: connections for writes and reloads (default 8), plus one of its own for the
      * change feed.
      *
+     * @param connections the pool's size
+     * @return this builder
      * @throws IllegalArgumentException if not between 1 and 1000
      */
     public Builder<K, V> poolSize(int connections) {
@@ -673,6 +733,7 @@ public final class KVLog<K, V> implements KVStore<K, V> {
      * that may lose commits ({@code fsync=off}), applies pending migrations, starts the change feed
      * and loads the table.
      *
+     * @return the open store; close it when done
      * @throws IllegalArgumentException if no backend accepts the URL, or an option set does not
      *     belong to its backend
      * @throws StoreOpenException if the path cannot hold a store (a directory, a symbolic link into

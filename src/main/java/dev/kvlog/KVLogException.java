@@ -12,14 +12,27 @@ package dev.kvlog;
  * </ul>
  *
  * <p>When a JDBC call failed, the {@link java.sql.SQLException} is the cause.
+ *
+ * <p>Not thread-safe to mutate (as any exception); safe to share once thrown.
  */
 public class KVLogException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 
+  /**
+   * An exception with a message that says what failed and what to do.
+   *
+   * @param message the detail message
+   */
   public KVLogException(String message) {
     super(message);
   }
 
+  /**
+   * An exception with a message and the failure underneath (a {@link java.sql.SQLException}, say).
+   *
+   * @param message the detail message
+   * @param cause the failure that led to this one
+   */
   public KVLogException(String message, Throwable cause) {
     super(message, cause);
   }

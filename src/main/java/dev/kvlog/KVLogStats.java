@@ -49,7 +49,11 @@ public record KVLogStats(
         s.externalReloads());
   }
 
-  /** Mean writes per transaction: above 1 when group commit merged concurrent writes. */
+  /**
+   * Mean writes per transaction: above 1 when group commit merged concurrent writes.
+   *
+   * @return writes divided by commits, or 0 before the first commit
+   */
   public double meanGroup() {
     return commits == 0 ? 0 : (double) writes / commits;
   }

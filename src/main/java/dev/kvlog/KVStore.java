@@ -24,6 +24,8 @@ public interface KVStore<K, V> extends AutoCloseable {
   /**
    * Returns the value stored under {@code key}. Never touches the disk.
    *
+   * @param key the key to look up
+   * @return the value stored under {@code key}, or empty if the key is absent
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if the encoded key is not valid UTF-16
    * @throws StoreClosedException if the store is closed
@@ -34,6 +36,8 @@ public interface KVStore<K, V> extends AutoCloseable {
    * Stores {@code value} under {@code key}. Returns only after the change is durable (fsynced), and
    * no other thread can observe it before that.
    *
+   * @param key the key to write
+   * @param value the value to store under it
    * @return the value the key held before this call, if any
    * @throws NullPointerException if {@code key} or {@code value} is null
    * @throws IllegalArgumentException if the encoded key or value is not valid UTF-16
@@ -47,6 +51,7 @@ public interface KVStore<K, V> extends AutoCloseable {
   /**
    * Removes {@code key}. Returns only after the removal is durable.
    *
+   * @param key the key to remove
    * @return the value the key held before this call, if any
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if the encoded key is not valid UTF-16
@@ -61,6 +66,8 @@ public interface KVStore<K, V> extends AutoCloseable {
    * Stores {@code value} under {@code key} only if the key is absent. Atomic with respect to every
    * other write; returns once the change (if any) is durable.
    *
+   * @param key the key to write
+   * @param value the value to store if the key is absent
    * @return the value already present (then nothing was written), or empty if {@code value} was
    *     stored
    * @throws NullPointerException if {@code key} or {@code value} is null
@@ -85,6 +92,9 @@ public interface KVStore<K, V> extends AutoCloseable {
    * forever. Rewrite the value once with {@code set} (or a batch) to bring it back to the codec's
    * form, or compare the decoded values yourself under your own lock.
    *
+   * @param key the key to write
+   * @param expected the value the key must hold now; null for "absent"
+   * @param newValue the value to store instead; null to remove the key
    * @return true if the key held {@code expected} (and now holds {@code newValue}); false if it
    *     held something else, in which case nothing was written
    * @throws NullPointerException if {@code key} is null
@@ -101,6 +111,7 @@ public interface KVStore<K, V> extends AutoCloseable {
    * Returns once they are durable; no reader sees some of them without the others. An empty batch
    * writes nothing.
    *
+   * @param batch the changes to apply
    * @throws NullPointerException if {@code batch} is null
    * @throws IllegalArgumentException if a key or value is not valid UTF-16 or cannot be stored by
    *     the backend (nothing is written)
@@ -119,6 +130,7 @@ public interface KVStore<K, V> extends AutoCloseable {
    *
    * @param from lowest key, inclusive; null for no lower bound
    * @param to highest key, exclusive; null for no upper bound
+   * @return the entries in the range, in key order
    * @throws CorruptValueException if a stored entry cannot be decoded by its codec
    * @throws KVLogException if the stored data cannot be read
    * @throws StoreClosedException if the store is closed
@@ -129,6 +141,8 @@ public interface KVStore<K, V> extends AutoCloseable {
    * The entries whose encoded keys start with the encoding of {@code prefix}, in key order, from
    * one consistent snapshot, as {@link #range}.
    *
+   * @param prefix the start every returned key shares, compared in encoded form
+   * @return the entries whose keys start with {@code prefix}, in key order
    * @throws NullPointerException if {@code prefix} is null
    * @throws CorruptValueException if a stored entry cannot be decoded by its codec
    * @throws StoreClosedException if the store is closed
@@ -138,6 +152,7 @@ public interface KVStore<K, V> extends AutoCloseable {
   /**
    * The number of entries.
    *
+   * @return the number of keys the store holds
    * @throws StoreClosedException if the store is closed
    */
   int size();
@@ -152,6 +167,8 @@ public interface KVStore<K, V> extends AutoCloseable {
    * v)}, {@code compute} and {@code merge} are retry loops over those atomic operations. Iteration,
    * {@code size} and {@code containsValue} read one consistent snapshot. Nulls are refused as
    * {@link ConcurrentMap} requires. Thread-safe.
+   *
+   * @return a live view of this store
    */
   ConcurrentMap<K, V> asMap();
 

@@ -3,14 +3,27 @@ package dev.kvlog;
 /**
  * The store's schema cannot be used by this build: it is newer than the build knows, or a migration
  * failed (and was rolled back).
+ *
+ * <p>Not thread-safe to mutate (as any exception); safe to share once thrown.
  */
 public class SchemaException extends KVLogException {
   private static final long serialVersionUID = 1L;
 
+  /**
+   * An exception with a message that says what failed and what to do.
+   *
+   * @param message the detail message
+   */
   public SchemaException(String message) {
     super(message);
   }
 
+  /**
+   * An exception with a message and the failure underneath (a {@link java.sql.SQLException}, say).
+   *
+   * @param message the detail message
+   * @param cause the failure that led to this one
+   */
   public SchemaException(String message, Throwable cause) {
     super(message, cause);
   }

@@ -20,7 +20,13 @@ import java.util.function.BiConsumer;
 public final class WriteBatch<K, V> {
   private final List<Object[]> changes = new ArrayList<>();
 
-  /** Adds a change that maps {@code key} to {@code value}. */
+  /**
+   * Adds a change that maps {@code key} to {@code value}.
+   *
+   * @param key the key to write
+   * @param value the value to store under it
+   * @return this batch, for chaining
+   */
   public WriteBatch<K, V> set(K key, V value) {
     Objects.requireNonNull(key, "key must not be null");
     Objects.requireNonNull(value, "value must not be null; use delete(key) to remove a key");
@@ -28,14 +34,23 @@ public final class WriteBatch<K, V> {
     return this;
   }
 
-  /** Adds a change that removes {@code key}. */
+  /**
+   * Adds a change that removes {@code key}.
+   *
+   * @param key the key to remove
+   * @return this batch, for chaining
+   */
   public WriteBatch<K, V> delete(K key) {
     Objects.requireNonNull(key, "key must not be null");
     changes.add(new Object[] {key, null});
     return this;
   }
 
-  /** The number of changes added. */
+  /**
+   * The number of changes added.
+   *
+   * @return how many set and delete changes this batch holds
+   */
   public int size() {
     return changes.size();
   }

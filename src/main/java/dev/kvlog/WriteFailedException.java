@@ -19,10 +19,17 @@ package dev.kvlog;
 public class WriteFailedException extends KVLogException {
   private static final long serialVersionUID = 1L;
 
+  /** Whether the store refuses further writes until reopened; see {@link #storeFailed()}. */
   private final boolean storeFailed;
+
+  /** Whether the write may have been applied; see {@link #outcomeUnknown()}. */
   private final boolean outcomeUnknown;
 
   /**
+   * A failed write, with the answers to both questions.
+   *
+   * @param message what failed, naming the key or batch and what to do
+   * @param cause the failure underneath (a {@link java.sql.SQLException}, say)
    * @param storeFailed the store refuses further writes until reopened
    * @param outcomeUnknown the write may have been applied
    */
@@ -36,6 +43,11 @@ public class WriteFailedException extends KVLogException {
   /**
    * Same as {@code WriteFailedException(message, cause, storeFailed, storeFailed)}: a failure that
    * stops the store is, unless said otherwise, one whose outcome is unknown.
+   *
+   * @param message what failed, naming the key or batch and what to do
+   * @param cause the failure underneath (a {@link java.sql.SQLException}, say)
+   * @param storeFailed the store refuses further writes until reopened (and the outcome is then
+   *     unknown)
    */
   public WriteFailedException(String message, Throwable cause, boolean storeFailed) {
     this(message, cause, storeFailed, storeFailed);
@@ -44,6 +56,8 @@ public class WriteFailedException extends KVLogException {
   /**
    * True when the store refuses further writes until it is closed and reopened, which reloads the
    * cache from what the log actually holds. Reads keep working.
+   *
+   * @return whether the store refuses further writes until reopened
    */
   public boolean storeFailed() {
     return storeFailed;
@@ -52,6 +66,8 @@ public class WriteFailedException extends KVLogException {
   /**
    * True when the write may or may not have been applied. Re-read before retrying. False means the
    * write was certainly not applied.
+   *
+   * @return whether the write may have been applied
    */
   public boolean outcomeUnknown() {
     return outcomeUnknown;

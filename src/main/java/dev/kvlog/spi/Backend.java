@@ -33,15 +33,24 @@ import java.util.function.Function;
  */
 public interface Backend extends AutoCloseable {
 
-  /** Where the store is, for messages: the file, or the URL without its secrets. */
+  /**
+   * Where the store is, for messages: the file, or the URL without its secrets.
+   *
+   * @return a description safe to show
+   */
   String describe();
 
-  /** The optional abilities this backend has. */
+  /**
+   * The optional abilities this backend has.
+   *
+   * @return the capabilities; the facade refuses the others' operations
+   */
   Set<Capability> capabilities();
 
   /**
    * Refuses a key this backend cannot store or address.
    *
+   * @param key the encoded key
    * @param mayInsert true if the write may create the key (set, setIfAbsent, a put in a batch),
    *     false for reads and removals
    * @throws IllegalArgumentException naming the problem and the fix
@@ -51,16 +60,26 @@ public interface Backend extends AutoCloseable {
   /**
    * Refuses a value this backend cannot store.
    *
+   * @param value the encoded value
    * @throws IllegalArgumentException naming the problem and the fix
    */
   void checkValue(String value);
 
-  /** The value stored under {@code key}, or null. */
+  /**
+   * The value stored under {@code key}, or null.
+   *
+   * @param key the encoded key
+   * @return the encoded value, or null if the key is absent
+   */
   String get(String key);
 
   /**
    * Stores {@code value} under {@code key}.
    *
+   * @param <T> what the facade makes of the prior text
+   * @param key the encoded key
+   * @param value the encoded value
+   * @param prior converts the text the key held, inside the write (so a failure refuses it)
    * @return {@code prior} applied to the text the key held (not called if it held none: null)
    */
   <T> T set(String key, String value, Function<String, T> prior);
@@ -68,6 +87,9 @@ public interface Backend extends AutoCloseable {
   /**
    * Removes {@code key}.
    *
+   * @param <T> what the facade makes of the prior text
+   * @param key the encoded key
+   * @param prior converts the text the key held, inside the write (so a failure refuses it)
    * @return {@code prior} applied to the text the key held (not called if it held none: null)
    */
   <T> T delete(String key, Function<String, T> prior);
@@ -75,6 +97,10 @@ public interface Backend extends AutoCloseable {
   /**
    * Stores {@code value} only if {@code key} is absent.
    *
+   * @param <T> what the facade makes of the present text
+   * @param key the encoded key
+   * @param value the encoded value
+   * @param present converts the text the key holds, when it holds one
    * @return null if {@code value} was stored; else {@code present} applied to the text the key
    *     holds (nothing written)
    */
@@ -83,11 +109,18 @@ public interface Backend extends AutoCloseable {
   /**
    * Replaces the text {@code expected} (null: absent) with {@code update} (null: remove).
    *
+   * @param key the encoded key
+   * @param expected the text the key must hold now, or null for absent
+   * @param update the text to store instead, or null to remove the key
    * @return true if the key held {@code expected}
    */
   boolean compareAndSet(String key, String expected, String update);
 
-  /** Applies all {@code changes}, in order, atomically and durably; later ones win. */
+  /**
+   * Applies all {@code changes}, in order, atomically and durably; later ones win.
+   *
+   * @param changes the batch, already encoded and checked
+   */
   void apply(List<Change> changes);
 
   /**
@@ -96,16 +129,29 @@ public interface Backend extends AutoCloseable {
    *
    * @param from lowest key, inclusive; null for no lower bound
    * @param to highest key, exclusive; null for no upper bound
+   * @return the entries, in key order
    */
   List<Map.Entry<String, String>> range(String from, String to);
 
-  /** The number of entries. */
+  /**
+   * The number of entries.
+   *
+   * @return the number of keys stored
+   */
   int size();
 
-  /** A copy of every entry, from between two commits: no write is in it in part. */
+  /**
+   * A copy of every entry, from between two commits: no write is in it in part.
+   *
+   * @return encoded keys to encoded values; the caller may keep it
+   */
   Map<String, String> snapshot();
 
-  /** The schema version recorded in the store. */
+  /**
+   * The schema version recorded in the store.
+   *
+   * @return the store's schema version
+   */
   int schemaVersion();
 
   /**
@@ -115,12 +161,20 @@ public interface Backend extends AutoCloseable {
    */
   boolean refresh();
 
-  /** The database file; only with {@link Capability#LOCAL_FILE}. */
+  /**
+   * The database file; only with {@link Capability#LOCAL_FILE}.
+   *
+   * @return the store's database file
+   */
   default Path file() {
     throw new UnsupportedOperationException(describe() + " is not a local file");
   }
 
-  /** Sizes and commit figures; only with {@link Capability#STATS}. */
+  /**
+   * Sizes and commit figures; only with {@link Capability#STATS}.
+   *
+   * @return the figures as of this call
+   */
   default BackendStats stats() {
     throw new UnsupportedOperationException(describe() + " keeps no statistics");
   }
@@ -128,6 +182,8 @@ public interface Backend extends AutoCloseable {
   /**
    * Writes a consistent, durable copy of the store to {@code target}, never replacing a file; only
    * with {@link Capability#BACKUP}.
+   *
+   * @param target the file to create; it must not exist
    */
   default void backup(Path target) {
     throw new UnsupportedOperationException(describe() + " has no backup");

@@ -11,10 +11,19 @@ import java.util.List;
  */
 public interface BackendProvider {
 
-  /** The URL form this provider accepts, for messages: {@code "jdbc:sqlite:<file>"}. */
+  /**
+   * The URL form this provider accepts, for messages: {@code "jdbc:sqlite:<file>"}.
+   *
+   * @return the form, with placeholders in angle brackets or words
+   */
   String urlForm();
 
-  /** Whether this provider opens {@code url}. */
+  /**
+   * Whether this provider opens {@code url}.
+   *
+   * @param url a JDBC URL
+   * @return true if {@link #open} takes it (usually: it starts with this backend's prefix)
+   */
   boolean accepts(String url);
 
   /**
@@ -22,6 +31,9 @@ public interface BackendProvider {
    * applies pending migrations and loads the cache. A backend that fails to open leaves nothing
    * behind (no connection, no thread, no lock, no file it created).
    *
+   * @param url a URL this provider {@link #accepts}
+   * @param settings the options the user set; null components take the backend's defaults
+   * @return the open backend; the facade closes it
    * @throws IllegalArgumentException if {@code settings} holds an option this backend does not use
    * @throws RuntimeException from the {@code dev.kvlog.KVLogException} family if the store cannot
    *     be opened ({@code StoreOpenException}, {@code StoreLockedException}, {@code
@@ -33,6 +45,7 @@ public interface BackendProvider {
    * Checks the integrity of the store {@code url} names without opening it for writing, so a
    * damaged store can be examined; changes nothing.
    *
+   * @param url a URL this provider {@link #accepts}
    * @return the problems found, empty if the store is sound
    * @throws UnsupportedOperationException if this backend has no such check
    */

@@ -11,6 +11,10 @@ import java.util.Objects;
  */
 public record Change(String key, String value) {
   /**
+   * A change; a null {@code value} removes the key.
+   *
+   * @param key the encoded key; never null
+   * @param value the encoded value, or null to remove the key
    * @throws NullPointerException if {@code key} is null
    */
   public Change {

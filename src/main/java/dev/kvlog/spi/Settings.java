@@ -33,6 +33,14 @@ public record Settings(
   public static final Settings DEFAULTS = new Settings(null, null, null, null, null, Map.of());
 
   /**
+   * Settings with an immutable copy of {@code properties}.
+   *
+   * @param busyTimeout how long a write waits for a lock another connection holds
+   * @param groupCommit whether concurrent writes share a transaction
+   * @param externalChangeCheck how often to look for other connections' commits
+   * @param verifyOnOpen whether opening checks the whole file first
+   * @param poolSize connections for writes and reloads
+   * @param properties backend-specific settings; copied
    * @throws NullPointerException if {@code properties} is null
    */
   public Settings {
