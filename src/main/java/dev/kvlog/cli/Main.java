@@ -4,8 +4,10 @@ import dev.kvlog.KVLog;
 import dev.kvlog.KVLogException;
 import dev.kvlog.KVStore;
 import dev.kvlog.StoreLockedException;
-import dev.kvlog.WriteBatch;
 import dev.kvlog.sqlite.KVLogReader;
+import dev.kvlog.tools.Location;
+import dev.kvlog.tools.Source;
+import dev.kvlog.tools.StoreCopy;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStreamWriter;
@@ -151,7 +153,7 @@ public final class Main implements Callable<Integer> {
     main.stdin = in;
     java.util.List<String> secrets = new java.util.ArrayList<>();
     for (String arg : args) {
-      secrets.addAll(Target.secretsOf(arg));
+      secrets.addAll(Targets.secretsOf(arg));
     }
     CommandLine commandLine = new CommandLine(main);
     // A KEY or VALUE is data, even "-h" or "--version": in the commands whose only arguments
@@ -174,7 +176,7 @@ public final class Main implements Callable<Integer> {
                   PrintWriter w = e.getCommandLine().getErr();
                   w.println(
                       "kvlog: "
-                          + Target.redact(e.getMessage(), secrets)
+                          + Targets.redact(e.getMessage(), secrets)
                           + " ("
                           + e.getCommandLine().getCommandSpec().qualifiedName()
                           + " --help shows the usage)");
@@ -232,21 +234,21 @@ public final class Main implements Callable<Integer> {
       code = STORE_ERROR;
       message = "internal error (please report it): " + e;
     }
-    err.println("kvlog: " + Target.redact(message, secrets));
+    err.println("kvlog: " + Targets.redact(message, secrets));
     return code;
   }
 
   /** The target of --url if given, else of --file. */
-  Target target() {
+  Location target() {
     if (url != null && spec.commandLine().getParseResult().hasMatchedOption("--file")) {
       throw new Refused("give either --file or --url, not both");
     }
-    return url != null ? Target.parseUrl(url) : new Target(file, null);
+    return url != null ? Targets.parseUrl(url) : Location.file(file);
   }
 
   /** The target, which must be a SQLite store file for {@code command}. */
   Path storeFile(String command) {
-    Target t = target();
+    Location t = target();
     if (!t.isFile()) {
       throw new Refused(
           command
@@ -259,7 +261,7 @@ public final class Main implements Callable<Integer> {
   }
 
   /** The store opened for reading: read-only for a file, whether or not another process owns it. */
-  Stores.Source read() {
+  Source read() {
     return Stores.read(target());
   }
 
@@ -357,7 +359,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (Stores.Source store = main.read()) {
+      try (Source store = main.read()) {
         Optional<String> value = store.get(key);
         if (value.isEmpty()) {
           spec.commandLine().getErr().println("kvlog: key not found: " + key);
@@ -509,7 +511,7 @@ public final class Main implements Callable<Integer> {
         throw new Refused("use either --prefix or --from/--to, not both");
       }
       PrintWriter out = spec.commandLine().getOut();
-      try (Stores.Source store = main.read()) {
+      try (Source store = main.read()) {
         java.util.function.BiConsumer<String, String> print =
             (k, v) -> {
               if (json) {
@@ -631,7 +633,9 @@ public final class Main implements Callable<Integer> {
       name = "copy",
       mixinStandardHelpOptions = true,
       description = {
-        "Copy every entry from one store to another, in batches of 1000, then verify that the"
+        "Copy every entry from one store to another, in batches of "
+            + StoreCopy.BATCH
+            + ", then verify that the"
             + " target holds each source entry (count and SHA-256 over the entries in key order).",
         "Stores are SQLite files or JDBC URLs. The source is only read (it may be in use); the"
             + " target must not be owned by another process. Safe to re-run: entries are"
@@ -649,77 +653,40 @@ public final class Main implements Callable<Integer> {
     String to;
 
     @Override
-    public Integer call() throws Exception {
-      Target source = Target.parse(from);
-      Target destination = Target.parse(to);
-      if (source.isFile()
-              && destination.isFile()
-              && source
-                  .file()
-                  .toAbsolutePath()
-                  .normalize()
-                  .equals(destination.file().toAbsolutePath().normalize())
-          || from.equals(to)) {
-        throw new Refused("--from and --to are the same store");
+    public Integer call() {
+      Location source = Targets.parse(from);
+      Location destination = Targets.parse(to);
+      StoreCopy.Report report;
+      try (StoreCopy copy = open(source, destination);
+          Progress progress = main.progress("copy", copy.sourceEntries())) {
+        report = copy.run(progress::stepBy);
       }
-      java.security.MessageDigest sourceSum = java.security.MessageDigest.getInstance("SHA-256");
-      java.security.MessageDigest targetSum = java.security.MessageDigest.getInstance("SHA-256");
-      int[] counts = new int[2]; // copied, mismatched
-      try (Stores.Source src = Stores.read(source);
-          KVStore<String, String> dst = Stores.write(destination);
-          Progress progress = main.progress("copy", src.size())) {
-        java.util.List<Map.Entry<String, String>> chunk = new java.util.ArrayList<>();
-        Runnable flush =
-            () -> {
-              WriteBatch<String, String> batch = new WriteBatch<>();
-              chunk.forEach(e -> batch.set(e.getKey(), e.getValue()));
-              dst.write(batch);
-              for (Map.Entry<String, String> e : chunk) {
-                digest(sourceSum, e.getKey(), e.getValue());
-                String there = dst.get(e.getKey()).orElse(null);
-                digest(targetSum, e.getKey(), there);
-                if (!e.getValue().equals(there)) {
-                  counts[1]++;
-                }
-              }
-              counts[0] += chunk.size();
-              progress.stepBy(chunk.size());
-              chunk.clear();
-            };
-        src.forEach(
-            null,
-            null,
-            (k, v) -> {
-              chunk.add(Map.entry(k, v));
-              if (chunk.size() == 1000) {
-                flush.run();
-              }
-            });
-        flush.run();
-      }
-      int copied = counts[0];
-      String sum = java.util.HexFormat.of().formatHex(sourceSum.digest());
-      String got = java.util.HexFormat.of().formatHex(targetSum.digest());
       PrintWriter err = spec.commandLine().getErr();
-      if (counts[1] > 0 || !sum.equals(got)) {
+      if (!report.verified()) {
         err.println(
             "kvlog: copy verification failed: "
-                + counts[1]
+                + report.differing()
                 + " of "
-                + copied
+                + report.copied()
                 + " entries differ in the target (another writer?); re-run the copy");
         return STORE_ERROR;
       }
       err.println(
-          "copied " + copied + " entries; verified " + copied + " in the target, sha256 " + sum);
+          "copied "
+              + report.copied()
+              + " entries; verified "
+              + report.copied()
+              + " in the target, sha256 "
+              + report.sourceSha256());
       return 0;
     }
 
-    private static void digest(java.security.MessageDigest md, String key, String value) {
-      md.update(key.getBytes(StandardCharsets.UTF_8));
-      md.update((byte) 0);
-      md.update(value == null ? new byte[] {(byte) 0xFF} : value.getBytes(StandardCharsets.UTF_8));
-      md.update((byte) 0);
+    private static StoreCopy open(Location source, Location destination) {
+      try {
+        return StoreCopy.open(source, destination);
+      } catch (StoreCopy.SameStoreException e) {
+        throw new Refused("--from and --to are the same store");
+      }
     }
   }
 
@@ -733,7 +700,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-      try (Stores.Source store = main.read()) {
+      try (Source store = main.read()) {
         spec.commandLine().getOut().println(store.schemaVersion());
       }
       return 0;
@@ -794,7 +761,7 @@ public final class Main implements Callable<Integer> {
         output = null; // -o - is standard output, as for import
       }
       ExportFile.checkTarget(output, force);
-      try (Stores.Source store = main.read();
+      try (Source store = main.read();
           Progress progress = main.progress("export", store.size());
           ExportFile w = ExportFile.open(output, spec.commandLine().getOut())) {
         store.forEach(
