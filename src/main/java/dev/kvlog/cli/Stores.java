@@ -3,84 +3,38 @@ package dev.kvlog.cli;
 import dev.kvlog.KVLog;
 import dev.kvlog.KVLogException;
 import dev.kvlog.StoreLockedException;
-import dev.kvlog.internal.Text;
-import dev.kvlog.sqlite.KVLogReader;
 import dev.kvlog.sqlite.OwnerLock;
+import dev.kvlog.tools.Location;
+import dev.kvlog.tools.Source;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Optional;
-import java.util.function.BiConsumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.sqlite.SQLiteException;
 
-/** Opens what a {@link Target} names for reading or writing, for either backend. */
+/**
+ * The one way the commands open a store, for either backend, and the messages for what stops them.
+ * Stateless, so thread-safe.
+ */
 final class Stores {
   private Stores() {}
 
-  /** What read commands need: a SQLite file read-only, or a PostgreSQL store. */
-  interface Source extends AutoCloseable {
-    Optional<String> get(String key);
-
-    /** Entries with from <= key < to (nulls: unbounded), in key order, from one snapshot. */
-    void forEach(String from, String to, BiConsumer<String, String> action);
-
-    default void forEachWithPrefix(String prefix, BiConsumer<String, String> action) {
-      forEach(prefix.isEmpty() ? null : prefix, Text.successorOfPrefix(prefix), action);
-    }
-
-    int size();
-
-    int schemaVersion();
-
-    @Override
-    void close();
-  }
-
   /**
-   * A file is opened read-only, without the owner lock: it must exist, and may be owned by a
-   * running application. On PostgreSQL, read-only transactions on one connection.
+   * The store opened for reading (see {@link Source}): a file is opened read-only, without the
+   * owner lock: it must exist, and may be owned by a running application. On PostgreSQL, read-only
+   * transactions on one connection.
    */
-  static Source read(Target target) {
-    if (target.isFile()) {
-      KVLogReader reader = KVLogReader.open(target.file());
-      return new Source() {
-        @Override
-        public Optional<String> get(String key) {
-          return reader.get(key);
-        }
-
-        @Override
-        public void forEach(String from, String to, BiConsumer<String, String> action) {
-          reader.forEach(from, to, action);
-        }
-
-        @Override
-        public int size() {
-          return reader.size();
-        }
-
-        @Override
-        public int schemaVersion() {
-          return reader.schemaVersion();
-        }
-
-        @Override
-        public void close() {
-          reader.close();
-        }
-      };
-    }
-    return PostgresReader.open(target.postgresUrl(), target.display());
+  static Source read(Location target) {
+    return target.openForReading();
   }
 
   /**
    * The store opened for writing: a file is created if missing, and refused while another process
    * owns it (see {@link #lockedMessage}).
    */
-  static KVLog<String, String> write(Target target) {
-    return target.isFile() ? KVLog.open(target.file()) : KVLog.connect(target.postgresUrl());
+  static KVLog<String, String> write(Location target) {
+    return target.openForWriting();
   }
 
   private static final Pattern PID = Pattern.compile("pid ([0-9]+)");

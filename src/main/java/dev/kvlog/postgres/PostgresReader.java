@@ -1,4 +1,4 @@
-package dev.kvlog.cli;
+package dev.kvlog.postgres;
 
 import dev.kvlog.KVLogException;
 import dev.kvlog.SchemaException;
@@ -18,8 +18,11 @@ import java.util.function.BiConsumer;
  * row into its cache and start a change listener just to answer one {@code get}. Each call is one
  * {@code REPEATABLE READ, READ ONLY} transaction; {@link #forEach} streams rows with a cursor
  * (fetch size 1000).
+ *
+ * <p>For tools (the {@code kvlog} command line's read commands and {@code copy}, through {@code
+ * dev.kvlog.tools.Source}); not an API. Not thread-safe: one connection, one caller at a time.
  */
-final class PostgresReader implements Stores.Source {
+public final class PostgresReader implements AutoCloseable {
   private final Connection c;
   private final String where;
 
@@ -28,7 +31,11 @@ final class PostgresReader implements Stores.Source {
     this.where = where;
   }
 
-  static PostgresReader open(String url, String where) {
+  /**
+   * Opens {@code url} for reading; {@code where} names it in messages (the URL with its secrets
+   * masked). Refuses a schema without a KVLog store, and one newer than this build.
+   */
+  public static PostgresReader open(String url, String where) {
     Connection c = null;
     try {
       c = DriverManager.getConnection(url);
@@ -85,7 +92,6 @@ final class PostgresReader implements Stores.Source {
     }
   }
 
-  @Override
   public Optional<String> get(String key) {
     return read(
         () -> {
@@ -98,7 +104,6 @@ final class PostgresReader implements Stores.Source {
         });
   }
 
-  @Override
   public void forEach(String from, String to, BiConsumer<String, String> action) {
     read(
         () -> {
@@ -121,7 +126,6 @@ final class PostgresReader implements Stores.Source {
         });
   }
 
-  @Override
   public int size() {
     return read(
         () -> {
@@ -133,7 +137,6 @@ final class PostgresReader implements Stores.Source {
         });
   }
 
-  @Override
   public int schemaVersion() {
     return read(() -> Migrations.currentVersionPostgres(c));
   }

@@ -1,27 +1,21 @@
 package dev.kvlog.cli;
 
 import dev.kvlog.internal.Secrets;
+import dev.kvlog.tools.Location;
 import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Where a command points: a SQLite store file, or a PostgreSQL JDBC URL. Parses what the user typed
- * ({@code --file}, {@code --url}, {@code copy --from/--to}) once, refuses what it cannot honour
- * with one line, and knows the secrets in it so that no message prints them.
+ * Where a command points, as the user typed it ({@code --file}, {@code --url}, {@code copy
+ * --from/--to}), parsed once into a {@link Location} (a SQLite store file, or a PostgreSQL JDBC
+ * URL). Refuses what it cannot honour with one line, and knows the secrets in it so that no message
+ * prints them. Stateless, so thread-safe.
  */
-record Target(Path file, String postgresUrl) {
-
-  boolean isFile() {
-    return file != null;
-  }
-
-  /** For messages: the file, or the URL with its secrets masked. */
-  String display() {
-    return isFile() ? file.toString() : redact(postgresUrl, secretsOf(postgresUrl));
-  }
+final class Targets {
+  private Targets() {}
 
   /** A --url value: only a JDBC URL, never a file path. */
-  static Target parseUrl(String url) {
+  static Location parseUrl(String url) {
     if (!url.regionMatches(true, 0, "jdbc:", 0, 5)) {
       throw new Main.Refused(
           "--url "
@@ -38,7 +32,7 @@ record Target(Path file, String postgresUrl) {
    * a write command would create directories named after its password. The drivers accept only
    * lowercase prefixes, so other cases are refused rather than guessed.
    */
-  static Target parse(String location) {
+  static Location parse(String location) {
     if (!location.startsWith("jdbc:")) {
       boolean jdbcInAnotherCase = location.regionMatches(true, 0, "jdbc:", 0, 5);
       if (jdbcInAnotherCase || location.matches("(?s)[A-Za-z][A-Za-z0-9+.-]*://.*")) {
@@ -50,7 +44,7 @@ record Target(Path file, String postgresUrl) {
                     : " is a URL, not a file path: give jdbc:postgresql://host/database?user=USER"
                         + " or jdbc:sqlite:FILE"));
       }
-      return new Target(Path.of(location), null);
+      return Location.file(Path.of(location));
     }
     if (location.startsWith("jdbc:postgresql:")) {
       if (location.matches("(?s)jdbc:postgresql://[^/?#]*@.*")) {
@@ -60,10 +54,10 @@ record Target(Path file, String postgresUrl) {
                 + ": the PostgreSQL driver does not take user:password@ in the URL; give them as"
                 + " parameters: jdbc:postgresql://host/database?user=USER&password=PASSWORD");
       }
-      return new Target(null, location);
+      return Location.postgres(location);
     }
     if (location.startsWith("jdbc:sqlite:")) {
-      return new Target(sqliteFile(location), null);
+      return Location.file(sqliteFile(location));
     }
     throw new Main.Refused(
         "unsupported URL "

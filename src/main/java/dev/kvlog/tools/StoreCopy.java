@@ -1,0 +1,158 @@
+package dev.kvlog.tools;
+
+import dev.kvlog.KVStore;
+import dev.kvlog.WriteBatch;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.LongConsumer;
+
+/**
+ * Copies every entry of one store into another and verifies the copy ({@code kvlog copy}).
+ *
+ * <p><b>What it promises.</b> The source is only read (it may be in use: a SQLite file is read
+ * without the owner lock). Entries are written in batches of {@value #BATCH}, each batch in one
+ * transaction, and upserted, so a re-run after a failure or an interruption is safe; keys that only
+ * the target has are left alone. After each batch every entry of it is read back from the target:
+ * the copy is verified only if each one holds the source's value, and the SHA-256 over the source's
+ * entries in key order equals the one over what the target returned. A difference means something
+ * else wrote the target meanwhile; the report says how many entries differ and the caller says to
+ * re-run. (A change another writer makes after its batch was read back is not seen: the copy
+ * verifies what it wrote, not what the target holds later.) The source is read from one snapshot on
+ * SQLite and PostgreSQL alike.
+ *
+ * <p>Not thread-safe: one copy, run once, by one thread.
+ */
+public final class StoreCopy implements AutoCloseable {
+  /** Entries per transaction on the target. */
+  public static final int BATCH = 1000;
+
+  private final Source source;
+  private final KVStore<String, String> target;
+
+  StoreCopy(Source source, KVStore<String, String> target) {
+    this.source = Objects.requireNonNull(source, "source");
+    this.target = Objects.requireNonNull(target, "target");
+  }
+
+  /**
+   * Opens {@code from} read-only, then {@code to} for writing (a target file is created if
+   * missing). Nothing is opened if both name the same store; if the target cannot be opened (for
+   * example another process owns it: {@link dev.kvlog.StoreLockedException}), the source is closed
+   * again and nothing was written.
+   *
+   * @throws SameStoreException if {@code from} and {@code to} are the same store
+   */
+  public static StoreCopy open(Location from, Location to) {
+    if (from.sameStoreAs(to)) {
+      throw new SameStoreException(from.display() + " is both the source and the target");
+    }
+    Source source = from.openForReading();
+    try {
+      return new StoreCopy(source, to.openForWriting());
+    } catch (RuntimeException e) {
+      source.close();
+      throw e;
+    }
+  }
+
+  /** The number of entries in the source now (for a progress bar: the copy may see others). */
+  public int sourceEntries() {
+    return source.size();
+  }
+
+  /**
+   * Copies and verifies, telling {@code progress} how many entries each written batch held.
+   *
+   * @throws dev.kvlog.KVLogException if reading the source or writing the target fails; the batches
+   *     before the failing one are durable in the target
+   */
+  public Report run(LongConsumer progress) {
+    MessageDigest sourceSum = sha256();
+    MessageDigest targetSum = sha256();
+    int[] counts = new int[2]; // copied, differing
+    List<Map.Entry<String, String>> chunk = new ArrayList<>();
+    Runnable flush =
+        () -> {
+          WriteBatch<String, String> batch = new WriteBatch<>();
+          chunk.forEach(e -> batch.set(e.getKey(), e.getValue()));
+          target.write(batch);
+          for (Map.Entry<String, String> e : chunk) {
+            digest(sourceSum, e.getKey(), e.getValue());
+            String there = target.get(e.getKey()).orElse(null);
+            digest(targetSum, e.getKey(), there);
+            if (!e.getValue().equals(there)) {
+              counts[1]++;
+            }
+          }
+          counts[0] += chunk.size();
+          progress.accept(chunk.size());
+          chunk.clear();
+        };
+    source.forEach(
+        null,
+        null,
+        (k, v) -> {
+          chunk.add(Map.entry(k, v));
+          if (chunk.size() == BATCH) {
+            flush.run();
+          }
+        });
+    flush.run();
+    HexFormat hex = HexFormat.of();
+    return new Report(
+        counts[0], counts[1], hex.formatHex(sourceSum.digest()), hex.formatHex(targetSum.digest()));
+  }
+
+  /** Closes the target, then the source. */
+  @Override
+  public void close() {
+    try {
+      target.close();
+    } finally {
+      source.close();
+    }
+  }
+
+  /**
+   * What a copy did: {@code copied} entries written, {@code differing} of them read back with
+   * another value (or none), and the SHA-256 over the entries in key order as read from the source
+   * and from the target.
+   */
+  public record Report(int copied, int differing, String sourceSha256, String targetSha256) {
+    /** Whether the target held every copied entry as the source had it. */
+    public boolean verified() {
+      return differing == 0 && sourceSha256.equals(targetSha256);
+    }
+  }
+
+  /** A copy of a store onto itself, refused before anything is opened. */
+  public static final class SameStoreException extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+
+    SameStoreException(String message) {
+      super(message);
+    }
+  }
+
+  private static MessageDigest sha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every Java platform has SHA-256", e);
+    }
+  }
+
+  /** Key, NUL, value (0xFF, a byte UTF-8 never holds, for a missing one), NUL. */
+  private static void digest(MessageDigest md, String key, String value) {
+    md.update(key.getBytes(StandardCharsets.UTF_8));
+    md.update((byte) 0);
+    md.update(value == null ? new byte[] {(byte) 0xFF} : value.getBytes(StandardCharsets.UTF_8));
+    md.update((byte) 0);
+  }
+}
