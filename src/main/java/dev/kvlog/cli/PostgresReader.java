@@ -3,7 +3,7 @@ package dev.kvlog.cli;
 import dev.kvlog.KVLogException;
 import dev.kvlog.SchemaException;
 import dev.kvlog.StoreOpenException;
-import dev.kvlog.sqlite.Migrations;
+import dev.kvlog.postgres.PgMigrations;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -62,7 +62,7 @@ final class PostgresReader implements Stores.Source {
                 + " in the URL");
       }
       int version = reader.schemaVersion();
-      if (version > Migrations.POSTGRESQL_SCRIPTS.size()) {
+      if (version > PgMigrations.latestVersion()) {
         throw new SchemaException(
             where + " has schema version " + version + ", newer than this build; upgrade KVLog");
       }
@@ -135,7 +135,7 @@ final class PostgresReader implements Stores.Source {
 
   @Override
   public int schemaVersion() {
-    return read(() -> Migrations.currentVersionPostgres(c));
+    return read(() -> PgMigrations.currentVersion(c));
   }
 
   private interface Query<T> {

@@ -6,7 +6,6 @@ import dev.kvlog.KVLogException;
 import dev.kvlog.StoreOpenException;
 import dev.kvlog.internal.Secrets;
 import dev.kvlog.internal.Text;
-import dev.kvlog.sqlite.Migrations;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -53,7 +52,7 @@ final class PgOpening {
           schema = rs.getString(1);
         }
         requireChannelFits(schema, where);
-        schemaVersion = Migrations.migratePostgres(c, where);
+        schemaVersion = PgMigrations.migrate(c, where);
       }
       PgChangeFeed feed = new PgChangeFeed(url, where, "kvlog:" + schema, pool, cache);
       feed.start();

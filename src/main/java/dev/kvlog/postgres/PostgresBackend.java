@@ -51,7 +51,7 @@ import java.util.function.Function;
  * Opening (pool, durability checks, channel name, migration, feed start) is {@code PgOpening}'s;
  * the SQL of each write is {@code PgWriter}'s and how a write is run, retried and its failure
  * classified is {@code PgWrites}'s; reads (cache, settling unknown outcomes, reading the table
- * while the feed is stale) are {@code PgReads}'s.
+ * while the feed is stale) are {@code PgReads}'s; the schema is {@code PgMigrations}'s.
  *
  * <p>Thread-safe.
  */
