@@ -83,12 +83,15 @@ public final class SchemaScripts {
 
   /**
    * The installed schema version: the highest of {@code kvlog_schema}'s and Flyway's; 0 for an
-   * empty database. The caller says which of the two tables exist (how to ask differs by database).
+   * empty database.
    *
+   * @param tableExists a query, with {@code %s} for a table's name, whose one row and column says
+   *     whether that table exists (how to ask differs by database)
    * @throws Problem if Flyway's history records a version that is not a whole number
    */
-  public static Installed installed(Connection c, boolean kvlogTable, boolean flywayTable)
-      throws SQLException, Problem {
+  public static Installed installed(Connection c, String tableExists) throws SQLException, Problem {
+    boolean kvlogTable = ask(c, String.format(tableExists, "kvlog_schema"));
+    boolean flywayTable = ask(c, String.format(tableExists, FLYWAY_HISTORY));
     int version = 0;
     if (kvlogTable) {
       try (Statement s = c.createStatement();
@@ -122,6 +125,14 @@ public final class SchemaScripts {
       }
     }
     return new Installed(version, flywayTable);
+  }
+
+  private static boolean ask(Connection c, String query) throws SQLException {
+    try (Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery(query)) {
+      rs.next();
+      return rs.getBoolean(1);
+    }
   }
 
   /**

@@ -3,7 +3,6 @@ package dev.kvlog.postgres;
 import dev.kvlog.SchemaException;
 import dev.kvlog.internal.SchemaScripts;
 import java.sql.Connection;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.List;
@@ -111,18 +110,7 @@ public final class PgMigrations {
 
   private static SchemaScripts.Installed installed(Connection c)
       throws SQLException, SchemaScripts.Problem {
-    return SchemaScripts.installed(
-        c,
-        has(c, "SELECT to_regclass('kvlog_schema') IS NOT NULL"),
-        has(c, "SELECT to_regclass('" + SchemaScripts.FLYWAY_HISTORY + "') IS NOT NULL"));
-  }
-
-  private static boolean has(Connection c, String query) throws SQLException {
-    try (Statement s = c.createStatement();
-        ResultSet rs = s.executeQuery(query)) {
-      rs.next();
-      return rs.getBoolean(1);
-    }
+    return SchemaScripts.installed(c, "SELECT to_regclass('%s') IS NOT NULL");
   }
 
   private static SchemaException schemaError(SchemaScripts.Problem p) {

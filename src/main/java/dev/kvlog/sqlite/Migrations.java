@@ -4,7 +4,6 @@ import dev.kvlog.SchemaException;
 import dev.kvlog.internal.SchemaScripts;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
@@ -47,19 +46,8 @@ public final class Migrations {
 
   private static SchemaScripts.Installed installed(Connection c)
       throws SQLException, SchemaScripts.Problem {
-    String exists = "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = '%s'";
     return SchemaScripts.installed(
-        c,
-        has(c, String.format(exists, "kvlog_schema")),
-        has(c, String.format(exists, SchemaScripts.FLYWAY_HISTORY)));
-  }
-
-  private static boolean has(Connection c, String query) throws SQLException {
-    try (Statement s = c.createStatement();
-        ResultSet rs = s.executeQuery(query)) {
-      rs.next();
-      return rs.getBoolean(1);
-    }
+        c, "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = '%s'");
   }
 
   /**
