@@ -3,6 +3,7 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.kvlog.postgres.PgMigrations;
 import dev.kvlog.sqlite.KVLogReader;
 import dev.kvlog.sqlite.Migrations;
 import java.nio.file.Path;
@@ -107,10 +108,10 @@ class FlywayTest {
             .schemas(schema)
             .locations(location("postgresql"))
             .load();
-    assertThat(flyway.migrate().migrationsExecuted).isEqualTo(Migrations.POSTGRESQL_SCRIPTS.size());
+    assertThat(flyway.migrate().migrationsExecuted).isEqualTo(PgMigrations.SCRIPTS.size());
     try (KVLog<String, String> store = KVLog.builder(url).open()) {
       store.set("k", "v");
-      assertThat(store.schemaVersion()).isEqualTo(Migrations.POSTGRESQL_SCRIPTS.size());
+      assertThat(store.schemaVersion()).isEqualTo(PgMigrations.SCRIPTS.size());
     }
     flyway.validate();
 
@@ -125,7 +126,7 @@ class FlywayTest {
             .schemas(schema)
             .locations(location("postgresql"))
             .baselineOnMigrate(true)
-            .baselineVersion(Integer.toString(Migrations.POSTGRESQL_SCRIPTS.size()))
+            .baselineVersion(Integer.toString(PgMigrations.SCRIPTS.size()))
             .load();
     assertThat(takeOver.migrate().migrationsExecuted).isZero();
     takeOver.validate();

@@ -17,8 +17,6 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.postgresql.PGConnection;
@@ -33,26 +31,10 @@ class PostgresFaultsTest {
   /** The staleness bound the README states for other instances' writes. */
   static final long BOUND_MS = PostgresBackend.STALENESS_BOUND_SECONDS * 1000L;
 
-  @RegisterExtension final PostgresSchema schema = new PostgresSchema();
-  FaultProxy proxy;
-
-  @BeforeEach
-  void startProxy() throws Exception {
-    proxy = FaultProxy.forJdbcUrl(schema.url());
-  }
-
-  @AfterEach
-  void stopProxy() {
-    proxy.close();
-  }
-
-  /** prepareThreshold=0: the driver sends every query's text, so markers like COMMIT match. */
-  KVLog<String, String> viaProxy() {
-    return KVLog.builder(proxy.route(schema.url()) + "&prepareThreshold=0").poolSize(2).open();
-  }
+  @RegisterExtension final FaultProxiedPostgres pg = new FaultProxiedPostgres();
 
   String inDatabase(String key) throws SQLException {
-    try (Connection c = DriverManager.getConnection(schema.url());
+    try (Connection c = DriverManager.getConnection(pg.url());
         PreparedStatement s = c.prepareStatement("SELECT value FROM kv WHERE key = ?")) {
       s.setString(1, key);
       try (ResultSet rs = s.executeQuery()) {
@@ -83,10 +65,10 @@ class PostgresFaultsTest {
    */
   @Test
   void set_cutAfterCommitSent_isOutcomeUnknown_andGetRereads() throws Exception {
-    try (KVLog<String, String> store = viaProxy()) {
+    try (KVLog<String, String> store = pg.viaProxy()) {
       store.set("k", "v1");
-      proxy.cutAfterClientMessage("COMMIT");
-      proxy.restartAfterCut(1_000); // and the server is briefly unreachable, as after a crash
+      pg.proxy().cutAfterClientMessage("COMMIT");
+      pg.proxy().restartAfterCut(1_000); // and the server is briefly unreachable, as after a crash
       assertThatThrownBy(() -> store.set("k", "v2"))
           .isInstanceOfSatisfying(
               WriteFailedException.class,
@@ -97,7 +79,7 @@ class PostgresFaultsTest {
                 assertThat(e.getCause()).isInstanceOf(SQLException.class);
                 assertThat(e.getCause().getMessage()).doesNotContain("Connection is closed");
               });
-      assertThat(proxy.cutFired()).isTrue();
+      assertThat(pg.proxy().cutFired()).isTrue();
       assertThat(awaitInDatabase("k", "v2")).isEqualTo("v2"); // the commit did reach the server
       assertThat(store.get("k")).contains("v2"); // re-read, never the stale cached v1
     }
@@ -106,10 +88,10 @@ class PostgresFaultsTest {
   /** The same for an autocommitted compare-and-set: a retry would report failure. */
   @Test
   void compareAndSet_cutAfterStatementSent_isOutcomeUnknown() throws Exception {
-    try (KVLog<String, String> store = viaProxy()) {
+    try (KVLog<String, String> store = pg.viaProxy()) {
       store.set("k", "v1");
-      proxy.cutAfterClientMessage("UPDATE kv SET value");
-      proxy.restartAfterCut(1_000);
+      pg.proxy().cutAfterClientMessage("UPDATE kv SET value");
+      pg.proxy().restartAfterCut(1_000);
       assertThatThrownBy(() -> store.compareAndSet("k", "v1", "v2"))
           .isInstanceOfSatisfying(
               WriteFailedException.class, e -> assertThat(e.outcomeUnknown()).isTrue());
@@ -126,9 +108,9 @@ class PostgresFaultsTest {
    */
   @Test
   void set_cutBeforeCommit_isNotApplied() throws Exception {
-    try (KVLog<String, String> store = viaProxy()) {
+    try (KVLog<String, String> store = pg.viaProxy()) {
       store.set("k", "v1");
-      proxy.cutAfterClientMessage("UPDATE kv SET value");
+      pg.proxy().cutAfterClientMessage("UPDATE kv SET value");
       assertThatThrownBy(() -> store.set("k", "v2"))
           .isInstanceOfSatisfying(
               WriteFailedException.class,
@@ -148,9 +130,9 @@ class PostgresFaultsTest {
   @Test
   void longKey_isAnnouncedWithABoundedPayload_andReachesOtherInstances() throws Exception {
     String longKey = "k".repeat(PostgresBackend.MAX_KEY_BYTES); // old code: 7,000+ bytes
-    try (KVLog<String, String> a = KVLog.builder(schema.url()).open();
-        KVLog<String, String> b = KVLog.builder(schema.url()).open();
-        Connection raw = DriverManager.getConnection(schema.url())) {
+    try (KVLog<String, String> a = KVLog.builder(pg.url()).open();
+        KVLog<String, String> b = KVLog.builder(pg.url()).open();
+        Connection raw = DriverManager.getConnection(pg.url())) {
       String channel;
       try (Statement s = raw.createStatement();
           ResultSet rs = s.executeQuery("SELECT current_schema()")) {
@@ -185,8 +167,8 @@ class PostgresFaultsTest {
    */
   @Test
   void readYourWrites_holdsWhileLongKeysChangeEverywhere() throws Exception {
-    try (KVLog<String, String> a = KVLog.builder(schema.url()).open();
-        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = KVLog.builder(pg.url()).open();
+        KVLog<String, String> b = KVLog.builder(pg.url()).open()) {
       WriteBatch<String, String> fill = new WriteBatch<>();
       for (int i = 0; i < 3_000; i++) {
         fill.set("fill-" + i, "x".repeat(50));
@@ -247,11 +229,11 @@ class PostgresFaultsTest {
   /** Only the listener's TCP connection is black-holed: no RST, no FIN, nothing delivered. */
   @Test
   void blackHoledListener_isNoticed_andWritesArriveWithinTheBound() throws Exception {
-    try (KVLog<String, String> a = viaProxy();
-        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = pg.viaProxy();
+        KVLog<String, String> b = KVLog.builder(pg.url()).open()) {
       b.set("x", "0");
       millisUntilVisible(a, "x", "0");
-      assertThat(proxy.blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
+      assertThat(pg.proxy().blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
       b.set("x", "1");
       long ms = millisUntilVisible(a, "x", "1");
       System.out.printf("staleness after a black-holed listener: %d ms%n", ms);
@@ -263,10 +245,10 @@ class PostgresFaultsTest {
   /** The listener's server backend is killed with pg_terminate_backend. */
   @Test
   void terminatedListenerBackend_isReplaced_andWritesArriveWithinTheBound() throws Exception {
-    try (KVLog<String, String> a = viaProxy();
-        KVLog<String, String> b = KVLog.builder(schema.url()).open();
-        Connection admin = DriverManager.getConnection(schema.url())) {
-      List<Integer> ports = proxy.serverSidePorts(FaultProxy.clientSent("LISTEN"));
+    try (KVLog<String, String> a = pg.viaProxy();
+        KVLog<String, String> b = KVLog.builder(pg.url()).open();
+        Connection admin = DriverManager.getConnection(pg.url())) {
+      List<Integer> ports = pg.proxy().serverSidePorts(FaultProxy.clientSent("LISTEN"));
       assertThat(ports).hasSize(1);
       try (PreparedStatement s =
           admin.prepareStatement(
@@ -292,10 +274,10 @@ class PostgresFaultsTest {
    */
   @Test
   void serverUnreachable_thenBack_writesArriveWithinTheBound() throws Exception {
-    try (KVLog<String, String> a = viaProxy();
-        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = pg.viaProxy();
+        KVLog<String, String> b = KVLog.builder(pg.url()).open()) {
       a.set("z", "0");
-      proxy.restart(3_000);
+      pg.proxy().restart(3_000);
       b.set("z", "1");
       b.set("gone", "soon");
       b.delete("gone");

@@ -8,6 +8,8 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.Statement;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -68,6 +70,31 @@ class PostgresMigrationTest {
       s.execute("UPDATE kv_tombstone SET version = nextval('kv_version') + 5 WHERE key = 'k'");
       assertThat(store.set("k", "again")).isEmpty();
       assertThat(store.get("k")).contains("again");
+    }
+  }
+
+  /**
+   * Opening waits for the migration lock under the key earlier builds used (SQLite's
+   * application_id, 0x4B564C47), so instances of an earlier build and of this one never migrate at
+   * the same time.
+   */
+  @Test
+  void migration_waitsForTheAdvisoryLockKeyOfEarlierBuilds() throws Exception {
+    try (Connection held = DriverManager.getConnection(schema.url());
+        Statement s = held.createStatement()) {
+      held.setAutoCommit(false);
+      s.execute("SELECT pg_advisory_xact_lock(" + 0x4B564C47 + ")");
+      CompletableFuture<Integer> opening =
+          CompletableFuture.supplyAsync(
+              () -> {
+                try (KVLog<String, String> store = KVLog.builder(schema.url()).open()) {
+                  return store.schemaVersion();
+                }
+              });
+      Thread.sleep(500);
+      assertThat(opening).isNotDone();
+      held.commit(); // releases the lock
+      assertThat(opening.get(30, TimeUnit.SECONDS)).isEqualTo(2);
     }
   }
 }

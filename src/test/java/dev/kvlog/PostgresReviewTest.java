@@ -10,8 +10,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -20,22 +18,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * regression test.
  */
 class PostgresReviewTest {
-  @RegisterExtension final PostgresSchema schema = new PostgresSchema();
-  FaultProxy proxy;
-
-  @BeforeEach
-  void startProxy() throws Exception {
-    proxy = FaultProxy.forJdbcUrl(schema.url());
-  }
-
-  @AfterEach
-  void stopProxy() {
-    proxy.close();
-  }
-
-  KVLog<String, String> viaProxy() {
-    return KVLog.builder(proxy.route(schema.url()) + "&prepareThreshold=0").poolSize(2).open();
-  }
+  @RegisterExtension final FaultProxiedPostgres pg = new FaultProxiedPostgres();
 
   static void sql(String url, String statement) throws SQLException {
     try (Connection c = DriverManager.getConnection(url);
@@ -104,7 +87,7 @@ class PostgresReviewTest {
    */
   @Test
   void longKeys_upToTheLimitWork_andLongerOnesAreRefusedUpFront() {
-    try (KVLog<String, String> store = KVLog.builder(schema.url()).open()) {
+    try (KVLog<String, String> store = KVLog.builder(pg.url()).open()) {
       String atLimit = incompressible(2048);
       assertThat(store.set(atLimit, "1")).isEmpty();
       assertThat(store.compareAndSet(atLimit, "1", "2")).isTrue();
@@ -138,13 +121,11 @@ class PostgresReviewTest {
 
   // ---- finding 1: a full reload never removed keys absent from the table ----
 
-  /**
-   * Kills the listener backend of the instance behind {@link #proxy}; it reconnects and reloads.
-   */
+  /** Kills the listener backend of the instance behind the proxy; it reconnects and reloads. */
   void terminateListener() throws SQLException {
-    java.util.List<Integer> ports = proxy.serverSidePorts(FaultProxy.clientSent("LISTEN"));
+    java.util.List<Integer> ports = pg.proxy().serverSidePorts(FaultProxy.clientSent("LISTEN"));
     assertThat(ports).isNotEmpty(); // the newest is the live one; black-holed ones stay listed
-    try (Connection admin = DriverManager.getConnection(schema.url());
+    try (Connection admin = DriverManager.getConnection(pg.url());
         java.sql.PreparedStatement s =
             admin.prepareStatement(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -165,22 +146,22 @@ class PostgresReviewTest {
    */
   @Test
   void reload_removesKeysGoneFromTheTable_andKeepsNewerOnes() throws Exception {
-    try (KVLog<String, String> a = viaProxy()) {
+    try (KVLog<String, String> a = pg.viaProxy()) {
       a.set("truncated", "1");
       a.set("old-name", "2");
       a.set("deleted", "3");
       long reconnects = feedReconnects(a);
       // the instance misses a delete (its feed black-holed), then the tombstone is cleaned up
-      proxy.blackHole(FaultProxy.clientSent("LISTEN"));
-      sql(schema.url(), "DELETE FROM kv WHERE key = 'deleted'");
-      sql(schema.url(), "DELETE FROM kv_tombstone WHERE key = 'deleted'");
+      pg.proxy().blackHole(FaultProxy.clientSent("LISTEN"));
+      sql(pg.url(), "DELETE FROM kv WHERE key = 'deleted'");
+      sql(pg.url(), "DELETE FROM kv_tombstone WHERE key = 'deleted'");
       long deadline = System.nanoTime() + 10_000_000_000L;
       while (feedReconnects(a) == reconnects && System.nanoTime() < deadline) {
         Thread.sleep(20);
       }
       assertThat(feedReconnects(a)).isGreaterThan(reconnects);
-      sql(schema.url(), "UPDATE kv SET key = 'new-name' WHERE key = 'old-name'");
-      sql(schema.url(), "TRUNCATE kv, kv_tombstone");
+      sql(pg.url(), "UPDATE kv SET key = 'new-name' WHERE key = 'old-name'");
+      sql(pg.url(), "TRUNCATE kv, kv_tombstone");
       terminateListener();
       deadline = System.nanoTime() + 10_000_000_000L;
       while (feedReconnects(a) < reconnects + 2 && System.nanoTime() < deadline) {
@@ -207,7 +188,7 @@ class PostgresReviewTest {
   /** Waits until one of this instance's connections (through the proxy) waits on a row lock. */
   void awaitLockWait() throws Exception {
     long deadline = System.nanoTime() + 10_000_000_000L;
-    try (Connection admin = DriverManager.getConnection(schema.url());
+    try (Connection admin = DriverManager.getConnection(pg.url());
         java.sql.PreparedStatement s =
             admin.prepareStatement(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
@@ -216,7 +197,7 @@ class PostgresReviewTest {
         s.setArray(
             1,
             admin.createArrayOf(
-                "integer", proxy.serverSidePorts(l -> true).toArray(new Integer[0])));
+                "integer", pg.proxy().serverSidePorts(l -> true).toArray(new Integer[0])));
         try (ResultSet rs = s.executeQuery()) {
           rs.next();
           if (rs.getInt(1) > 0) {
@@ -239,8 +220,8 @@ class PostgresReviewTest {
   @Test
   void get_afterOutcomeUnknown_settlesTheOutcome_evenIfTheStatementOutlivedItsConnection()
       throws Exception {
-    try (KVLog<String, String> store = viaProxy();
-        Connection locker = DriverManager.getConnection(schema.url())) {
+    try (KVLog<String, String> store = pg.viaProxy();
+        Connection locker = DriverManager.getConnection(pg.url())) {
       store.set("c", "0");
       locker.setAutoCommit(false);
       try (Statement s = locker.createStatement()) {
@@ -254,7 +235,7 @@ class PostgresReviewTest {
                 } catch (Exception | AssertionError e) {
                   // the CAS below then blocks until the lock is freed: the test fails on its value
                 }
-                proxy.restart(0);
+                pg.proxy().restart(0);
               });
       cutter.start();
       assertThatThrownBy(() -> store.compareAndSet("c", "0", "1"))
@@ -273,7 +254,7 @@ class PostgresReviewTest {
   }
 
   String inDatabase(String key) throws SQLException {
-    try (Connection c = DriverManager.getConnection(schema.url());
+    try (Connection c = DriverManager.getConnection(pg.url());
         java.sql.PreparedStatement s = c.prepareStatement("SELECT value FROM kv WHERE key = ?")) {
       s.setString(1, key);
       try (ResultSet rs = s.executeQuery()) {
@@ -292,12 +273,12 @@ class PostgresReviewTest {
    */
   @Test
   void feedCannotReconnect_butPoolWorks_readsStayWithinTheBound() throws Exception {
-    try (KVLog<String, String> a = viaProxy();
-        KVLog<String, String> b = KVLog.builder(schema.url()).open()) {
+    try (KVLog<String, String> a = pg.viaProxy();
+        KVLog<String, String> b = KVLog.builder(pg.url()).open()) {
       b.set("x", "0");
       PostgresFaultsTest.millisUntilVisible(a, "x", "0");
-      proxy.refuseNew(20_000);
-      assertThat(proxy.blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
+      pg.proxy().refuseNew(20_000);
+      assertThat(pg.proxy().blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
       b.set("x", "1");
       long ms = PostgresFaultsTest.millisUntilVisible(a, "x", "1");
       System.out.printf("staleness with the feed down and the pool up: %d ms%n", ms);
@@ -316,11 +297,11 @@ class PostgresReviewTest {
   @Test
   void feedCannotReconnect_andTableUnreadable_getThrowsInsteadOfServingStaleData()
       throws Exception {
-    try (KVLog<String, String> a = viaProxy()) {
+    try (KVLog<String, String> a = pg.viaProxy()) {
       a.set("x", "0");
-      proxy.refuseNew(30_000);
-      assertThat(proxy.blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
-      sql(schema.url(), "ALTER TABLE kv RENAME TO kv_away");
+      pg.proxy().refuseNew(30_000);
+      assertThat(pg.proxy().blackHole(FaultProxy.clientSent("LISTEN"))).isEqualTo(1);
+      sql(pg.url(), "ALTER TABLE kv RENAME TO kv_away");
       long start = System.nanoTime();
       KVLogException thrown = null;
       while (thrown == null && System.nanoTime() - start < 3 * PostgresFaultsTest.BOUND_MS * 1e6) {
@@ -338,7 +319,7 @@ class PostgresReviewTest {
           .hasMessageContaining("change feed")
           .hasMessageContaining("staleness bound")
           .hasMessageContaining("retry once the server is reachable");
-      sql(schema.url(), "ALTER TABLE kv_away RENAME TO kv");
+      sql(pg.url(), "ALTER TABLE kv_away RENAME TO kv");
       assertThat(a.get("x")).contains("0"); // read from the table again
     }
   }
@@ -346,7 +327,7 @@ class PostgresReviewTest {
   /** Round-2 review: settling by pid alone could end an unrelated session that reused the pid. */
   @Test
   void endBackends_neverTerminatesASessionOfAnotherApplication() throws Exception {
-    String url = schema.url();
+    String url = pg.url();
     try (java.sql.Connection other =
             java.sql.DriverManager.getConnection(url + "&ApplicationName=someone-else");
         java.sql.Connection ours =

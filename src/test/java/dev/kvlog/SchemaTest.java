@@ -3,6 +3,7 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.kvlog.postgres.PgMigrations;
 import dev.kvlog.sqlite.Migrations;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,7 +27,7 @@ class SchemaTest {
     }
     try (Stream<Path> files = Files.list(Path.of("sql", "postgresql"))) {
       assertThat(files.map(p -> p.getFileName().toString()).sorted().collect(Collectors.toList()))
-          .isEqualTo(Migrations.POSTGRESQL_SCRIPTS);
+          .isEqualTo(PgMigrations.SCRIPTS);
     }
   }
 

@@ -3,7 +3,7 @@ package dev.kvlog.postgres;
 import dev.kvlog.KVLogException;
 import dev.kvlog.SchemaException;
 import dev.kvlog.StoreOpenException;
-import dev.kvlog.sqlite.Migrations;
+import dev.kvlog.postgres.PgMigrations;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -69,7 +69,7 @@ public final class PostgresReader implements AutoCloseable {
                 + " in the URL");
       }
       int version = reader.schemaVersion();
-      if (version > Migrations.POSTGRESQL_SCRIPTS.size()) {
+      if (version > PgMigrations.latestVersion()) {
         throw new SchemaException(
             where + " has schema version " + version + ", newer than this build; upgrade KVLog");
       }
@@ -138,7 +138,7 @@ public final class PostgresReader implements AutoCloseable {
   }
 
   public int schemaVersion() {
-    return read(() -> Migrations.currentVersionPostgres(c));
+    return read(() -> PgMigrations.currentVersion(c));
   }
 
   private interface Query<T> {
