@@ -3,7 +3,6 @@ package dev.kvlog.postgres;
 import dev.kvlog.KVLogException;
 import dev.kvlog.SchemaException;
 import dev.kvlog.StoreOpenException;
-import dev.kvlog.postgres.PgMigrations;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
