@@ -18,10 +18,11 @@ import java.util.function.Function;
 /**
  * A store in one SQLite file, read from a warm cache, written through the group-commit log. The
  * design (log, cache, other tools, crashes, ownership) is described on {@code dev.kvlog.KVLog}; the
- * invariants live with the classes that keep them: {@link CommitLog} (decide inside the lock, scans
- * never ahead of get, a write returns or fails cleanly or says its outcome is unknown), {@link
- * WarmCache} (atomic publication), {@link OwnerLock} and {@link StoreFiles} (one owner per file,
- * whatever the path). Thread-safe.
+ * invariants live with the classes that keep them: {@link SqliteWriter} (decide inside the lock,
+ * scans never ahead of get, a write returns or fails cleanly or says its outcome is unknown),
+ * {@link GroupCommitter} (queue and leader), {@link ExternalChanges} (other connections' commits),
+ * {@link WarmCache} (atomic publication), {@link OwnerLock} and {@link StoreFiles} (one owner per
+ * file, whatever the path). Thread-safe.
  */
 final class SqliteBackend implements Backend {
   private static final Set<Capability> CAPABILITIES =
@@ -36,7 +37,7 @@ final class SqliteBackend implements Backend {
   private final OwnerLock ownerLock;
   private final Database database;
   private final WarmCache cache;
-  private final CommitLog commitLog;
+  private final SqliteWriter writer;
   private final Housekeeper housekeeper;
   private final CommitStats commitStats;
   private final int schemaVersion;
@@ -45,15 +46,15 @@ final class SqliteBackend implements Backend {
       Path path,
       OwnerLock ownerLock,
       Database database,
-      CommitLog commitLog,
+      SqliteWriter writer,
       Housekeeper housekeeper,
       CommitStats commitStats,
       int schemaVersion) {
     this.path = path;
     this.ownerLock = ownerLock;
     this.database = database;
-    this.cache = commitLog.cache();
-    this.commitLog = commitLog;
+    this.cache = writer.cache();
+    this.writer = writer;
     this.housekeeper = housekeeper;
     this.commitStats = commitStats;
     this.schemaVersion = schemaVersion;
@@ -84,33 +85,33 @@ final class SqliteBackend implements Backend {
 
   @Override
   public <T> T set(String key, String value, Function<String, T> prior) {
-    return commitLog.set(key, value, prior);
+    return writer.set(key, value, prior);
   }
 
   @Override
   public <T> T delete(String key, Function<String, T> prior) {
-    return commitLog.delete(key, prior);
+    return writer.delete(key, prior);
   }
 
   @Override
   public <T> T setIfAbsent(String key, String value, Function<String, T> present) {
-    return commitLog.setIfAbsent(key, value, present);
+    return writer.setIfAbsent(key, value, present);
   }
 
   @Override
   public boolean compareAndSet(String key, String expected, String update) {
-    return commitLog.compareAndSet(key, expected, update);
+    return writer.compareAndSet(key, expected, update);
   }
 
   @Override
   public void apply(List<Change> changes) {
-    commitLog.write(changes);
+    writer.write(changes);
   }
 
   @Override
   public List<Map.Entry<String, String>> range(String from, String to) {
     try (Connection c = database.connection()) {
-      return commitLog.readConsistent(c, snapshot -> Database.range(snapshot, from, to));
+      return writer.readConsistent(c, snapshot -> Database.range(snapshot, from, to));
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(path, e), e);
     }
@@ -123,7 +124,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public Map<String, String> snapshot() {
-    return commitLog.cacheCopy();
+    return writer.cacheCopy();
   }
 
   @Override
@@ -133,7 +134,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public boolean refresh() {
-    return commitLog.syncExternalChanges();
+    return writer.syncExternalChanges();
   }
 
   @Override
@@ -180,7 +181,7 @@ final class SqliteBackend implements Backend {
   public void close() {
     try {
       Resources.closeAll(
-          "failed to close " + path + " cleanly", housekeeper, commitLog, database, ownerLock);
+          "failed to close " + path + " cleanly", housekeeper, writer, database, ownerLock);
     } finally {
       cache.clear();
     }

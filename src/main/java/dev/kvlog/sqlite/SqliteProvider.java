@@ -113,7 +113,9 @@ public final class SqliteProvider implements BackendProvider {
         housekeeper =
             new Housekeeper(
                 file, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
-        CommitLog log = CommitLog.open(file, writer, groupCommit, housekeeper, stats);
+        SqliteWriter log =
+            SqliteWriter.open(file, writer, groupCommit, housekeeper::afterCommit, stats);
+        housekeeper.pollWith(log::pollExternalChanges);
         return new SqliteBackend(file, ownerLock, database, log, housekeeper, stats, version);
       } catch (SQLException | RuntimeException e) {
         if (housekeeper != null) {

@@ -25,9 +25,9 @@ import org.sqlite.SQLiteLimits;
 /**
  * The whole table in memory, as the encoded text the database holds. Strings are immutable, so no
  * caller can change a cached entry; codecs decode a fresh object on every read. Thread-safe: one
- * writer (the {@link CommitLog}, under its lock), any number of readers.
+ * writer (the {@link SqliteWriter}, under its lock), any number of readers.
  *
- * <p>Invariant (durability): only the {@link CommitLog} changes the cache, after the commit that
+ * <p>Invariant (durability): only the {@link SqliteWriter} changes the cache, after the commit that
  * made the change durable and while it still holds the writer lock. So a reader never sees a change
  * a crash could lose, and the cache equals the table whenever no write is in flight.
  *
@@ -75,7 +75,8 @@ public final class WarmCache {
   private static final int SQLITE_TOOBIG = 18;
 
   private final ConcurrentHashMap<String, String> map;
-  private volatile long seq; // odd while publishing; written only by the CommitLog, under its lock
+  private volatile long
+      seq; // odd while publishing; written only by the SqliteWriter, under its lock
 
   private WarmCache(ConcurrentHashMap<String, String> map) {
     this.map = map;
