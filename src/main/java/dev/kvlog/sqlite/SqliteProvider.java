@@ -115,7 +115,7 @@ public final class SqliteProvider implements BackendProvider {
                 file, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
         SqliteWriter log =
             SqliteWriter.open(file, writer, groupCommit, housekeeper::afterCommit, stats);
-        housekeeper.pollWith(log::pollExternalChanges);
+        housekeeper.start(log::pollExternalChanges);
         return new SqliteBackend(file, ownerLock, database, log, housekeeper, stats, version);
       } catch (SQLException | RuntimeException e) {
         if (housekeeper != null) {
