@@ -50,15 +50,16 @@ public final class Database implements AutoCloseable {
    * @param weakSyncForTests accept synchronous below FULL: only for the power-cut tests' negative
    *     controls, which must show that a weaker setting loses acknowledged writes
    */
-  public static Database open(
-      Path path,
+  static Database open(
+      StoreFileSet files,
       Duration busyTimeout,
       long walLimitBytes,
       Map<String, String> pragmas,
       boolean weakSyncForTests) {
+    Path path = files.database();
     HikariConfig config = new HikariConfig();
     config.setPoolName("kvlog:" + path.getFileName());
-    config.setJdbcUrl("jdbc:sqlite:" + path);
+    config.setJdbcUrl(files.jdbcUrl());
     config.addDataSourceProperty("journal_mode", "WAL");
     config.addDataSourceProperty("synchronous", "FULL");
     config.addDataSourceProperty("busy_timeout", Long.toString(busyTimeout.toMillis()));

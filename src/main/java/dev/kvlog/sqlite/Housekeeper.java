@@ -66,17 +66,17 @@ final class Housekeeper implements AutoCloseable {
    * @param pollInterval how often to look for external changes; zero: never
    */
   Housekeeper(
-      Path database,
+      StoreFileSet files,
       Connection connection,
       long thresholdBytes,
       Duration pollInterval,
       CommitStats stats) {
-    this.wal = database.resolveSibling(database.getFileName() + "-wal");
+    this.wal = files.wal();
     this.connection = connection;
     this.thresholdBytes = thresholdBytes;
     this.pollNanos = pollInterval.toNanos();
     this.stats = stats;
-    this.thread = new Thread(this::run, "kvlog-housekeeper:" + database.getFileName());
+    this.thread = new Thread(this::run, "kvlog-housekeeper:" + files.database().getFileName());
     thread.setDaemon(true);
   }
 

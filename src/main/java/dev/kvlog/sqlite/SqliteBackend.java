@@ -33,7 +33,7 @@ final class SqliteBackend implements Backend {
           Capability.OWNER_LOCK,
           Capability.LOCAL_FILE);
 
-  private final Path path;
+  private final StoreFileSet files;
   private final OwnerLock ownerLock;
   private final Database database;
   private final WarmCache cache;
@@ -43,14 +43,15 @@ final class SqliteBackend implements Backend {
   private final int schemaVersion;
 
   SqliteBackend(
-      Path path,
+      StoreFileSet files,
       OwnerLock ownerLock,
       Database database,
       SqliteWriter writer,
       Housekeeper housekeeper,
       CommitStats commitStats,
       int schemaVersion) {
-    this.path = path;
+    this.files = files;
+
     this.ownerLock = ownerLock;
     this.database = database;
     this.cache = writer.cache();
@@ -62,7 +63,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public String describe() {
-    return path.toString();
+    return files.toString();
   }
 
   @Override
@@ -113,7 +114,7 @@ final class SqliteBackend implements Backend {
     try (Connection c = database.connection()) {
       return writer.readConsistent(c, snapshot -> Database.range(snapshot, from, to));
     } catch (SQLException e) {
-      throw new KVLogException(Errors.describe(path, e), e);
+      throw new KVLogException(Errors.describe(files.database(), e), e);
     }
   }
 
@@ -139,16 +140,16 @@ final class SqliteBackend implements Backend {
 
   @Override
   public Path file() {
-    return path;
+    return files.database();
   }
 
   @Override
   public BackendStats stats() {
     return new BackendStats(
-        path,
+        files.database(),
         cache.size(),
-        sizeOf(path),
-        sizeOf(StoreFiles.sibling(path, "-wal")),
+        sizeOf(files.database()),
+        sizeOf(files.wal()),
         schemaVersion,
         commitStats.commits(),
         commitStats.operations(),
@@ -161,7 +162,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public void backup(Path target) {
-    Backup.write(database, path, target);
+    Backup.write(database, files.database(), target);
   }
 
   @Override
@@ -169,7 +170,7 @@ final class SqliteBackend implements Backend {
     try (Connection c = database.connection()) {
       return Database.check(c, true);
     } catch (SQLException e) {
-      throw new KVLogException(Errors.describe(path, e), e);
+      throw new KVLogException(Errors.describe(files.database(), e), e);
     }
   }
 
@@ -181,7 +182,7 @@ final class SqliteBackend implements Backend {
   public void close() {
     try {
       Resources.closeAll(
-          "failed to close " + path + " cleanly", housekeeper, writer, database, ownerLock);
+          "failed to close " + files + " cleanly", housekeeper, writer, database, ownerLock);
     } finally {
       cache.clear();
     }
@@ -189,7 +190,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public String toString() {
-    return "SqliteBackend[" + path + "]";
+    return "SqliteBackend[" + files + "]";
   }
 
   private static long sizeOf(Path file) {
