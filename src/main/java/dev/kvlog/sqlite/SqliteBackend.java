@@ -86,27 +86,29 @@ final class SqliteBackend implements Backend {
 
   @Override
   public <T> T set(String key, String value, Function<String, T> prior) {
-    return writer.set(key, value, prior);
+    return writer.submit(WriteRequest.put(key, value, prior));
   }
 
   @Override
   public <T> T delete(String key, Function<String, T> prior) {
-    return writer.delete(key, prior);
+    return writer.submit(WriteRequest.put(key, null, prior));
   }
 
   @Override
   public <T> T setIfAbsent(String key, String value, Function<String, T> present) {
-    return writer.setIfAbsent(key, value, present);
+    return writer.submit(WriteRequest.setIfAbsent(key, value, present));
   }
 
   @Override
   public boolean compareAndSet(String key, String expected, String update) {
-    return writer.compareAndSet(key, expected, update);
+    return writer.submit(WriteRequest.compareAndSet(key, expected, update));
   }
 
   @Override
   public void apply(List<Change> changes) {
-    writer.write(changes);
+    if (!changes.isEmpty()) {
+      writer.submit(WriteRequest.batch(changes));
+    }
   }
 
   @Override

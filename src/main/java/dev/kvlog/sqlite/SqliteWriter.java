@@ -2,10 +2,8 @@ package dev.kvlog.sqlite;
 
 import dev.kvlog.CorruptValueException;
 import dev.kvlog.KVLogException;
-import dev.kvlog.SchemaException;
 import dev.kvlog.StoreClosedException;
 import dev.kvlog.WriteFailedException;
-import dev.kvlog.spi.Change;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -18,7 +16,6 @@ import java.util.Map;
 import java.util.concurrent.locks.ReadWriteLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
-import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -59,7 +56,15 @@ import org.slf4j.LoggerFactory;
  * other failure of a COMMIT leaves the outcome unknown, so the writer refuses further writes until
  * reopened. Nothing after a successful COMMIT can fail a request: if publishing to the cache fails,
  * the requests still complete and the cache is reloaded (or marked stale, reloaded before the next
- * decision).
+ * decision). What each caller is told, and when writes stop, is {@link WriteFailures}'.
+ *
+ * <p><b>Size.</b> This class is longer than most here because it holds one algorithm: the write
+ * transaction (BEGIN IMMEDIATE, reload inside it, decide, COMMIT under the publication lock,
+ * publish or repair) with its rollback and retry paths, and the scan that the publication lock
+ * orders against it; the invariants above are about how those parts interleave, so they are kept
+ * together. The queue ({@link GroupCommitter}), the requests ({@link WriteRequest}), other
+ * connections' changes ({@link ExternalChanges}) and the failure messages ({@link WriteFailures})
+ * live apart.
  */
 final class SqliteWriter implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(SqliteWriter.class);
@@ -71,6 +76,7 @@ final class SqliteWriter implements AutoCloseable {
   private final Consumer<Connection> afterCommit;
   private final CommitStats stats;
   private final GroupCommitter<WriteRequest<?>> committer;
+  private final WriteFailures failures; // what failed, and whether writes stopped
   // Write side: from before COMMIT until the cache is published. Read side: while a scan takes
   // its snapshot. See "scans are never ahead of get" above.
   private final ReadWriteLock publication = new ReentrantReadWriteLock();
@@ -82,7 +88,6 @@ final class SqliteWriter implements AutoCloseable {
   private PreparedStatement commit;
   private PreparedStatement rollback;
   private boolean closed;
-  private SQLException failure; // the unclean failure that stopped writes
 
   private SqliteWriter(
       Path path,
@@ -95,6 +100,7 @@ final class SqliteWriter implements AutoCloseable {
     this.connection = connection;
     this.afterCommit = afterCommit;
     this.stats = stats;
+    this.failures = new WriteFailures(path);
     this.external = ExternalChanges.open(path, connection, stats);
     this.cache = external.cache();
     this.committer =
@@ -136,48 +142,12 @@ final class SqliteWriter implements AutoCloseable {
   }
 
   /**
-   * Durably maps {@code key} to {@code value}; returns the prior value, decoded by {@code
-   * decodePrior} under the lock before anything is written, or null if absent.
+   * Queues {@code request}, commits it (leading a group or waiting for a leader) and returns its
+   * result (see {@link WriteRequest}'s factories for what each returns).
    *
-   * @throws WriteFailedException if {@code decodePrior} throws {@link CorruptValueException}: the
-   *     table is unchanged, the exception is the cause
+   * @throws WriteFailedException if it failed: the table unchanged, or its outcome unknown
    */
-  <T> T set(String key, String value, Function<String, T> decodePrior) {
-    return submit(WriteRequest.put(key, value, decodePrior));
-  }
-
-  /**
-   * Durably removes {@code key}; returns the removed value (decoded as in {@link #set}) or null
-   * (then nothing is written).
-   */
-  <T> T delete(String key, Function<String, T> decodePrior) {
-    return submit(WriteRequest.put(key, null, decodePrior));
-  }
-
-  /**
-   * Durably maps {@code key} to {@code value} if it is absent; returns the present value (decoded
-   * as in {@link #set}) or null.
-   */
-  <T> T setIfAbsent(String key, String value, Function<String, T> decodePresent) {
-    return submit(WriteRequest.setIfAbsent(key, value, decodePresent));
-  }
-
-  /**
-   * If {@code key} maps to {@code expected} (null: absent), durably maps it to {@code update}
-   * (null: removes it) and returns true; otherwise writes nothing and returns false.
-   */
-  boolean compareAndSet(String key, String expected, String update) {
-    return submit(WriteRequest.compareAndSet(key, expected, update));
-  }
-
-  /** Applies all changes (a null value removes its key) in one transaction, or none of them. */
-  void write(List<Change> changes) {
-    if (!changes.isEmpty()) {
-      submit(WriteRequest.batch(List.copyOf(changes)));
-    }
-  }
-
-  private <T> T submit(WriteRequest<T> request) {
+  <T> T submit(WriteRequest<T> request) {
     committer.submit(request);
     return request.result();
   }
@@ -235,8 +205,8 @@ final class SqliteWriter implements AutoCloseable {
     committer.lock();
     try {
       checkOpen();
-      if (failure
-          == null) { // else the writer connection's state is unknown; reads stay as they are
+      // If writes stopped, the writer connection's state is unknown: reads stay as they are.
+      if (!failures.stopped()) {
         external.reloadIfChanged(false);
       }
     } catch (CorruptValueException e) {
@@ -276,7 +246,7 @@ final class SqliteWriter implements AutoCloseable {
       return;
     }
     try {
-      if (!closed && failure == null) {
+      if (!closed && !failures.stopped()) {
         external.poll();
       }
     } finally {
@@ -312,22 +282,11 @@ final class SqliteWriter implements AutoCloseable {
    * where it struck is unknown, neither is whether the write was applied.
    */
   private void failUnexpectedly(List<WriteRequest<?>> group, Throwable e) {
-    if (failure == null) {
-      failure = new SQLException("unexpected failure on the write path: " + e, e);
-    }
-    rollbackQuietly(failure);
+    rollbackQuietly(
+        failures.stop(new SQLException("unexpected failure on the write path: " + e, e)));
     for (WriteRequest<?> r : group) {
       if (!r.isDone()) {
-        r.fail(
-            new WriteFailedException(
-                "write to "
-                    + path
-                    + " failed unexpectedly; it may or may not have been"
-                    + " applied, and the store refuses further writes until reopened: "
-                    + e,
-                e,
-                true,
-                true));
+        r.fail(failures.unexpected(e));
       }
     }
     log.error("unexpected failure on the write path of {}", path, e);
@@ -355,22 +314,7 @@ final class SqliteWriter implements AutoCloseable {
         SQLException cause = e instanceof SQLException ? (SQLException) e : new SQLException(e);
         boolean rolledBack = rollbackQuietly(cause);
         for (WriteRequest<?> r : live) {
-          r.fail(
-              rolledBack
-                  ? new WriteFailedException(
-                      r.describe()
-                          + " in "
-                          + path
-                          + " was not applied (the table is unchanged): "
-                          + (e instanceof SchemaException
-                              ? ""
-                              : "another connection changed the table and reading the change"
-                                  + " failed: ")
-                          + e.getMessage(),
-                      e,
-                      false,
-                      false)
-                  : failed(r, cause, true));
+          r.fail(rolledBack ? failures.notAppliedAfterReload(r, e) : failed(r, cause, true));
         }
         return 0;
       }
@@ -461,15 +405,7 @@ final class SqliteWriter implements AutoCloseable {
   private void checkFileInPlace() {
     SQLException e = external.fileProblem();
     if (e != null) {
-      failure = e;
-      log.error("{}: refusing further writes", e.getMessage());
-      throw new WriteFailedException(
-          "cannot write to "
-              + path
-              + ": the database file was deleted or moved while the store was open, so no write"
-              + " can be made durable; close the store and put the file back (or restore a backup)",
-          e,
-          true);
+      throw failures.fileGone(e);
     }
   }
 
@@ -483,16 +419,7 @@ final class SqliteWriter implements AutoCloseable {
 
   private void checkWritable() {
     checkOpen();
-    if (failure != null) {
-      throw new WriteFailedException(
-          path
-              + " refuses writes since an earlier write failed with an"
-              + " unknown outcome ("
-              + failure.getMessage()
-              + "); close and reopen the store",
-          failure,
-          true);
-    }
+    failures.checkWritable();
   }
 
   /**
@@ -500,7 +427,7 @@ final class SqliteWriter implements AutoCloseable {
    * unknown} says so) stops further writes.
    */
   private WriteFailedException failed(WriteRequest<?> r, SQLException e, boolean unknown) {
-    return describeFailure(r, e, classify(e, unknown));
+    return failures.describe(r, e, failures.classify(e, unknown, reprepare(e)));
   }
 
   /**
@@ -508,37 +435,13 @@ final class SqliteWriter implements AutoCloseable {
    * about its own request.
    */
   private void failEach(List<WriteRequest<?>> requests, SQLException e, boolean unknown) {
-    boolean clean = classify(e, unknown);
+    boolean clean = failures.classify(e, unknown, reprepare(e));
     for (WriteRequest<?> r : requests) {
-      r.fail(describeFailure(r, e, clean));
+      r.fail(failures.describe(r, e, clean));
     }
   }
 
-  /** Re-prepares the statements; returns whether the store goes on (else it refuses writes). */
-  private boolean classify(SQLException e, boolean unknown) {
-    int code = Errors.primaryCode(e);
-    boolean clean = !unknown && Errors.leftStoreUnchanged(code);
-    if (!reprepare(e)) {
-      clean = false;
-    }
-    if (!clean && failure == null) {
-      failure = e;
-      log.error("write to {} failed with an unknown outcome; refusing further writes", path, e);
-    }
-    return clean;
-  }
-
-  private WriteFailedException describeFailure(WriteRequest<?> r, SQLException e, boolean clean) {
-    int code = Errors.primaryCode(e);
-    String hint =
-        Errors.extendedCode(e) == Errors.READONLY_DBMOVED
-            ? "the database file was deleted or moved while the store was open, so no write can be"
-                + " made durable; close the store and put the file back (or restore a backup)"
-            : Errors.writeHint(clean ? code : -1);
-    return new WriteFailedException(
-        r.describe() + " in " + path + " failed: " + e.getMessage() + "; " + hint, e, !clean);
-  }
-
+  /** Re-prepares the statements after {@code e}; false (then suppressed in e) if that failed. */
   private boolean reprepare(SQLException e) {
     try {
       Resources.closeAll(

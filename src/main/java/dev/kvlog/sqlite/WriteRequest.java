@@ -44,21 +44,40 @@ abstract class WriteRequest<T> extends GroupCommitter.Request<T> {
     complete(decided);
   }
 
+  /**
+   * Durably maps {@code key} to {@code value} (null: removes it; then nothing is written if it is
+   * absent); the result is the prior value, decoded by {@code decodePrior} under the lock before
+   * anything is written, or null if absent. If {@code decodePrior} throws {@link
+   * CorruptValueException}, the request fails with {@link WriteFailedException}, the table
+   * unchanged, the exception its cause.
+   */
   static <T> WriteRequest<T> put(String key, String value, Function<String, T> decodePrior) {
     return new Put<>(key, value, decodePrior);
   }
 
+  /**
+   * Durably maps {@code key} to {@code value} if it is absent; the result is the present value
+   * (decoded as in {@link #put}) or null.
+   */
   static <T> WriteRequest<T> setIfAbsent(
       String key, String value, Function<String, T> decodePresent) {
     return new SetIfAbsent<>(key, value, decodePresent);
   }
 
+  /**
+   * If {@code key} maps to {@code expected} (null: absent), durably maps it to {@code update}
+   * (null: removes it) and the result is true; otherwise writes nothing and the result is false.
+   */
   static WriteRequest<Boolean> compareAndSet(String key, String expected, String update) {
     return new CompareAndSet(key, expected, update);
   }
 
+  /**
+   * Applies all {@code changes} (a null value removes its key; at least one) in one transaction, or
+   * none of them.
+   */
   static WriteRequest<Void> batch(List<Change> changes) {
-    return new Batch(changes);
+    return new Batch(List.copyOf(changes));
   }
 
   /** The changes of one group, over the cache: what each request sees as the current state. */
