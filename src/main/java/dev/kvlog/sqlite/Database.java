@@ -19,7 +19,7 @@ import org.sqlite.SQLiteErrorCode;
  * The HikariCP pool over sqlite-jdbc, and the checks that it is configured as promised.
  *
  * <p>Four connections, all opened at start and never retired: SQLite has a single writer, so the
- * {@link CommitLog} holds one connection for the life of the store and serializes writes in Java
+ * {@link SqliteWriter} holds one connection for the life of the store and serializes writes in Java
  * (writers queue on a lock instead of spinning in SQLite's busy handler); the {@link Housekeeper}
  * holds the second for checkpoints; scans, backups and checks borrow the other two, so they read a
  * snapshot while writers go on (more of them at once queue for a connection). Every connection gets
@@ -50,15 +50,16 @@ public final class Database implements AutoCloseable {
    * @param weakSyncForTests accept synchronous below FULL: only for the power-cut tests' negative
    *     controls, which must show that a weaker setting loses acknowledged writes
    */
-  public static Database open(
-      Path path,
+  static Database open(
+      StoreFileSet files,
       Duration busyTimeout,
       long walLimitBytes,
       Map<String, String> pragmas,
       boolean weakSyncForTests) {
+    Path path = files.database();
     HikariConfig config = new HikariConfig();
     config.setPoolName("kvlog:" + path.getFileName());
-    config.setJdbcUrl("jdbc:sqlite:" + path);
+    config.setJdbcUrl(files.jdbcUrl());
     config.addDataSourceProperty("journal_mode", "WAL");
     config.addDataSourceProperty("synchronous", "FULL");
     config.addDataSourceProperty("busy_timeout", Long.toString(busyTimeout.toMillis()));

@@ -36,12 +36,16 @@ import org.slf4j.LoggerFactory;
  * pins the frames after its snapshot and starves every checkpoint: the WAL then grows until the
  * reader lets go. That is logged as a warning once the WAL exceeds 16 times the threshold.
  *
- * <p><b>External changes.</b> Every {@code pollInterval} the thread asks the commit log to compare
- * SQLite's {@code data_version} with the one its cache reflects (skipped while a write is in
- * progress: every write checks it anyway). This bounds how long a read can miss a change made with
- * {@code sqlite3} to about one interval.
+ * <p><b>External changes.</b> Every {@code pollInterval} the thread runs the poll task given to
+ * {@link #start} (the writer's check of SQLite's {@code data_version} against the one its cache
+ * reflects, skipped while a write is in progress: every write checks it anyway). This bounds how
+ * long a read can miss a change made with {@code sqlite3} to about one interval. The housekeeper
+ * does not know the writer: the provider hands the writer {@link #afterCommit} and the housekeeper
+ * the poll task, so neither is built around the other.
+ *
+ * <p>Thread-safe: {@link #afterCommit} is called under the writer lock, the rest from any thread.
  */
-public final class Housekeeper implements AutoCloseable {
+final class Housekeeper implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Housekeeper.class);
 
   private final Path wal;
@@ -50,30 +54,38 @@ public final class Housekeeper implements AutoCloseable {
   private final CommitStats stats;
   private final Thread thread;
   private final long pollNanos;
-  private volatile Runnable poll = () -> {};
+  private volatile Runnable poll = () -> {}; // set once by start()
   private volatile boolean requested; // the background checkpoint should run or is running
   private volatile boolean copiedInBackground; // it ran; the writer should finish the job
   private volatile boolean closed;
   private boolean warnedStarved; // guarded by the writer lock
 
   /**
-   * Starts the thread.
+   * Prepares the thread; {@link #start} starts it.
    *
    * @param pollInterval how often to look for external changes; zero: never
    */
-  public Housekeeper(
-      Path database,
+  Housekeeper(
+      StoreFileSet files,
       Connection connection,
       long thresholdBytes,
       Duration pollInterval,
       CommitStats stats) {
-    this.wal = database.resolveSibling(database.getFileName() + "-wal");
+    this.wal = files.wal();
     this.connection = connection;
     this.thresholdBytes = thresholdBytes;
     this.pollNanos = pollInterval.toNanos();
     this.stats = stats;
-    this.thread = new Thread(this::run, "kvlog-housekeeper:" + database.getFileName());
+    this.thread = new Thread(this::run, "kvlog-housekeeper:" + files.database().getFileName());
     thread.setDaemon(true);
+  }
+
+  /**
+   * Starts the thread, which runs {@code poll} every poll interval (its exceptions are logged).
+   * Called once, after the writer exists.
+   */
+  void start(Runnable poll) {
+    this.poll = poll;
     thread.start();
   }
 
@@ -117,11 +129,6 @@ public final class Housekeeper implements AutoCloseable {
     }
   }
 
-  /** Sets the check for external changes run every poll interval. */
-  void pollWith(Runnable check) {
-    this.poll = check;
-  }
-
   private void run() {
     long nextPoll = System.nanoTime() + pollNanos;
     while (!closed) {
@@ -161,7 +168,10 @@ public final class Housekeeper implements AutoCloseable {
     }
   }
 
-  /** Stops the thread (after the checkpoint in progress) and returns the connection. */
+  /**
+   * Stops the thread (after the checkpoint in progress), if it was started, and returns the
+   * connection.
+   */
   @Override
   public void close() {
     closed = true;

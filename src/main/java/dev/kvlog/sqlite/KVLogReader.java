@@ -269,11 +269,7 @@ public final class KVLogReader implements AutoCloseable {
   public Stats stats() {
     int entries = size();
     return new Stats(
-        path,
-        entries,
-        sizeOf(path),
-        sizeOf(path.resolveSibling(path.getFileName() + "-wal")),
-        schemaVersion);
+        path, entries, sizeOf(path), sizeOf(StoreFileSet.of(path).wal()), schemaVersion);
   }
 
   /** A read-only connection: SQLite refuses every write through it. */

@@ -76,7 +76,7 @@ public final class OwnerLock implements AutoCloseable {
 
   /** The lock file of {@code database}. */
   public static Path lockFile(Path database) {
-    return database.resolveSibling(database.getFileName() + "-lock");
+    return StoreFileSet.of(database).lock();
   }
 
   /**
@@ -88,8 +88,9 @@ public final class OwnerLock implements AutoCloseable {
    *     any path
    * @throws StoreOpenException if the directory cannot be read
    */
-  public static OwnerLock reserve(Path database) {
-    Path lockFile = lockFile(database);
+  static OwnerLock reserve(StoreFileSet files) {
+    Path database = files.database();
+    Path lockFile = files.lock();
     List<Object> keys = new ArrayList<>();
     Object directory = StoreFiles.fileKey(database.getParent());
     if (directory == null) {

@@ -53,8 +53,9 @@ final class ReadOnlyView implements AutoCloseable {
   }
 
   static ReadOnlyView of(Path path) throws SQLException {
-    boolean wal = Files.exists(StoreFiles.sibling(path, "-wal"));
-    boolean shm = Files.exists(StoreFiles.sibling(path, "-shm"));
+    StoreFileSet files = StoreFileSet.of(path);
+    boolean wal = Files.exists(files.wal());
+    boolean shm = Files.exists(files.shm());
     if (!wal) {
       return new ReadOnlyView(immutable(path), null);
     }
@@ -77,7 +78,7 @@ final class ReadOnlyView implements AutoCloseable {
           Statement s = c.createStatement()) {
         s.execute("PRAGMA journal_mode=WAL"); // the -wal is read only by a WAL-mode file
       }
-      Files.copy(StoreFiles.sibling(path, "-wal"), StoreFiles.sibling(copy, "-wal"));
+      Files.copy(files.wal(), StoreFileSet.of(copy).wal());
       return new ReadOnlyView(readOnly(copy), dir);
     } catch (SQLException | IOException | RuntimeException e) {
       deleteTree(dir);

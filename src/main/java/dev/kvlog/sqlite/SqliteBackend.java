@@ -18,10 +18,11 @@ import java.util.function.Function;
 /**
  * A store in one SQLite file, read from a warm cache, written through the group-commit log. The
  * design (log, cache, other tools, crashes, ownership) is described on {@code dev.kvlog.KVLog}; the
- * invariants live with the classes that keep them: {@link CommitLog} (decide inside the lock, scans
- * never ahead of get, a write returns or fails cleanly or says its outcome is unknown), {@link
- * WarmCache} (atomic publication), {@link OwnerLock} and {@link StoreFiles} (one owner per file,
- * whatever the path). Thread-safe.
+ * invariants live with the classes that keep them: {@link SqliteWriter} (decide inside the lock,
+ * scans never ahead of get, a write returns or fails cleanly or says its outcome is unknown),
+ * {@link GroupCommitter} (queue and leader), {@link ExternalChanges} (other connections' commits),
+ * {@link WarmCache} (atomic publication), {@link OwnerLock} and {@link StoreFiles} (one owner per
+ * file, whatever the path). Thread-safe.
  */
 final class SqliteBackend implements Backend {
   private static final Set<Capability> CAPABILITIES =
@@ -32,28 +33,29 @@ final class SqliteBackend implements Backend {
           Capability.OWNER_LOCK,
           Capability.LOCAL_FILE);
 
-  private final Path path;
+  private final StoreFileSet files;
   private final OwnerLock ownerLock;
   private final Database database;
   private final WarmCache cache;
-  private final CommitLog commitLog;
+  private final SqliteWriter writer;
   private final Housekeeper housekeeper;
   private final CommitStats commitStats;
   private final int schemaVersion;
 
   SqliteBackend(
-      Path path,
+      StoreFileSet files,
       OwnerLock ownerLock,
       Database database,
-      CommitLog commitLog,
+      SqliteWriter writer,
       Housekeeper housekeeper,
       CommitStats commitStats,
       int schemaVersion) {
-    this.path = path;
+    this.files = files;
+
     this.ownerLock = ownerLock;
     this.database = database;
-    this.cache = commitLog.cache();
-    this.commitLog = commitLog;
+    this.cache = writer.cache();
+    this.writer = writer;
     this.housekeeper = housekeeper;
     this.commitStats = commitStats;
     this.schemaVersion = schemaVersion;
@@ -61,7 +63,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public String describe() {
-    return path.toString();
+    return files.toString();
   }
 
   @Override
@@ -84,35 +86,37 @@ final class SqliteBackend implements Backend {
 
   @Override
   public <T> T set(String key, String value, Function<String, T> prior) {
-    return commitLog.set(key, value, prior);
+    return writer.submit(WriteRequest.put(key, value, prior));
   }
 
   @Override
   public <T> T delete(String key, Function<String, T> prior) {
-    return commitLog.delete(key, prior);
+    return writer.submit(WriteRequest.put(key, null, prior));
   }
 
   @Override
   public <T> T setIfAbsent(String key, String value, Function<String, T> present) {
-    return commitLog.setIfAbsent(key, value, present);
+    return writer.submit(WriteRequest.setIfAbsent(key, value, present));
   }
 
   @Override
   public boolean compareAndSet(String key, String expected, String update) {
-    return commitLog.compareAndSet(key, expected, update);
+    return writer.submit(WriteRequest.compareAndSet(key, expected, update));
   }
 
   @Override
   public void apply(List<Change> changes) {
-    commitLog.write(changes);
+    if (!changes.isEmpty()) {
+      writer.submit(WriteRequest.batch(changes));
+    }
   }
 
   @Override
   public List<Map.Entry<String, String>> range(String from, String to) {
     try (Connection c = database.connection()) {
-      return commitLog.readConsistent(c, snapshot -> Database.range(snapshot, from, to));
+      return writer.readConsistent(c, snapshot -> Database.range(snapshot, from, to));
     } catch (SQLException e) {
-      throw new KVLogException(Errors.describe(path, e), e);
+      throw new KVLogException(Errors.describe(files.database(), e), e);
     }
   }
 
@@ -123,7 +127,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public Map<String, String> snapshot() {
-    return commitLog.cacheCopy();
+    return writer.cacheCopy();
   }
 
   @Override
@@ -133,21 +137,21 @@ final class SqliteBackend implements Backend {
 
   @Override
   public boolean refresh() {
-    return commitLog.syncExternalChanges();
+    return writer.syncExternalChanges();
   }
 
   @Override
   public Path file() {
-    return path;
+    return files.database();
   }
 
   @Override
   public BackendStats stats() {
     return new BackendStats(
-        path,
+        files.database(),
         cache.size(),
-        sizeOf(path),
-        sizeOf(StoreFiles.sibling(path, "-wal")),
+        sizeOf(files.database()),
+        sizeOf(files.wal()),
         schemaVersion,
         commitStats.commits(),
         commitStats.operations(),
@@ -160,7 +164,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public void backup(Path target) {
-    Backup.write(database, path, target);
+    Backup.write(database, files.database(), target);
   }
 
   @Override
@@ -168,7 +172,7 @@ final class SqliteBackend implements Backend {
     try (Connection c = database.connection()) {
       return Database.check(c, true);
     } catch (SQLException e) {
-      throw new KVLogException(Errors.describe(path, e), e);
+      throw new KVLogException(Errors.describe(files.database(), e), e);
     }
   }
 
@@ -180,7 +184,7 @@ final class SqliteBackend implements Backend {
   public void close() {
     try {
       Resources.closeAll(
-          "failed to close " + path + " cleanly", housekeeper, commitLog, database, ownerLock);
+          "failed to close " + files + " cleanly", housekeeper, writer, database, ownerLock);
     } finally {
       cache.clear();
     }
@@ -188,7 +192,7 @@ final class SqliteBackend implements Backend {
 
   @Override
   public String toString() {
-    return "SqliteBackend[" + path + "]";
+    return "SqliteBackend[" + files + "]";
   }
 
   private static long sizeOf(Path file) {

@@ -83,8 +83,9 @@ public final class SqliteProvider implements BackendProvider {
     boolean weakSyncForTests = settings.properties().containsKey(WEAK_SYNC_FOR_TESTS);
 
     // One owner per file, whatever the path: the real path names every file of the store.
-    Path file = StoreFiles.checkPath(file(url));
-    OwnerLock ownerLock = OwnerLock.reserve(file);
+    StoreFileSet files = StoreFileSet.of(StoreFiles.checkPath(file(url)));
+    Path file = files.database();
+    OwnerLock ownerLock = OwnerLock.reserve(files);
     boolean[] sidecars = null;
     Database database = null;
     try {
@@ -92,19 +93,19 @@ public final class SqliteProvider implements BackendProvider {
       // the checks run on a read-only connection before the pool switches the file to WAL.
       ownerLock.lockIfExists(); // a store owned elsewhere is refused before anything reads it
       boolean existed = Files.exists(file);
-      StoreFiles.check(file);
+      StoreFiles.check(files);
       if (existed) {
         Database.checkIsStore(file, verifyOnOpen);
       }
       ownerLock.lock();
-      sidecars = StoreFiles.sidecars(file);
+      sidecars = StoreFiles.sidecars(files);
       if (!existed && !StoreFiles.createIfMissing(file)) {
         // Created by someone else since the look above: check it now, as the owner.
-        StoreFiles.check(file);
+        StoreFiles.check(files);
         Database.checkIsStore(file, verifyOnOpen);
       }
       ownerLock.reserveCreated();
-      database = Database.open(file, busyTimeout, WAL_LIMIT_BYTES, pragmas, weakSyncForTests);
+      database = Database.open(files, busyTimeout, WAL_LIMIT_BYTES, pragmas, weakSyncForTests);
       Connection writer = database.connection();
       Housekeeper housekeeper = null;
       try {
@@ -112,9 +113,11 @@ public final class SqliteProvider implements BackendProvider {
         CommitStats stats = new CommitStats();
         housekeeper =
             new Housekeeper(
-                file, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
-        CommitLog log = CommitLog.open(file, writer, groupCommit, housekeeper, stats);
-        return new SqliteBackend(file, ownerLock, database, log, housekeeper, stats, version);
+                files, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
+        SqliteWriter log =
+            SqliteWriter.open(file, writer, groupCommit, housekeeper::afterCommit, stats);
+        housekeeper.start(log::pollExternalChanges);
+        return new SqliteBackend(files, ownerLock, database, log, housekeeper, stats, version);
       } catch (SQLException | RuntimeException e) {
         if (housekeeper != null) {
           housekeeper.close();
@@ -127,7 +130,7 @@ public final class SqliteProvider implements BackendProvider {
         database.close();
       }
       if (sidecars != null) { // only as the owner: before that, the files may be another's
-        StoreFiles.removeCreatedSidecars(file, sidecars);
+        StoreFiles.removeCreatedSidecars(files, sidecars);
       }
       ownerLock.closeRefused(); // deletes the lock file if this open created it
       if (e instanceof KVLogException) {

@@ -201,9 +201,10 @@ public final class StoreFiles {
    * descriptor would drop the POSIX locks of every SQLite connection in this process on the file (a
    * reader's, or another store's).
    */
-  public static void check(Path database) {
-    for (String suffix : new String[] {"-wal", "-shm", "-journal"}) {
-      refuseObstacle(database, sibling(database, suffix));
+  static void check(StoreFileSet files) {
+    Path database = files.database();
+    for (Path sidecar : files.sqliteSidecars()) {
+      refuseObstacle(database, sidecar);
     }
     try {
       if (!Files.exists(database)) {
@@ -300,11 +301,9 @@ public final class StoreFiles {
     }
   }
 
-  /** Which of the {@code -wal} and {@code -shm} files beside {@code database} exist now. */
-  public static boolean[] sidecars(Path database) {
-    return new boolean[] {
-      Files.exists(sibling(database, "-wal")), Files.exists(sibling(database, "-shm"))
-    };
+  /** Which of the {@code -wal} and {@code -shm} files of the store exist now. */
+  static boolean[] sidecars(StoreFileSet files) {
+    return new boolean[] {Files.exists(files.wal()), Files.exists(files.shm())};
   }
 
   /**
@@ -313,8 +312,8 @@ public final class StoreFiles {
    * exist in {@code before}) if they hold nothing. Files that could be refused were refused before
    * anything created sidecars; this only tidies up after the pool.
    */
-  public static void removeCreatedSidecars(Path database, boolean[] before) {
-    Path wal = sibling(database, "-wal");
+  static void removeCreatedSidecars(StoreFileSet files, boolean[] before) {
+    Path wal = files.wal();
     try {
       // Only an empty WAL: one with frames might hold another process's commits.
       if (!before[0] && Files.exists(wal) && Files.size(wal) == 0) {
@@ -322,15 +321,11 @@ public final class StoreFiles {
       }
       // A connection in WAL mode always has a -wal file; with none left, no one uses the -shm.
       if (!before[1] && !Files.exists(wal)) {
-        Files.deleteIfExists(sibling(database, "-shm"));
+        Files.deleteIfExists(files.shm());
       }
     } catch (IOException e) {
       // best effort: the refusal being reported matters more
     }
-  }
-
-  static Path sibling(Path database, String suffix) {
-    return database.resolveSibling(database.getFileName() + suffix);
   }
 
   /** The identity of {@code file} itself, not of a link's target; null if it does not exist. */

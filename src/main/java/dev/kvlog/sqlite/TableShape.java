@@ -23,8 +23,9 @@ import java.util.TreeSet;
  * collation) would make the cache, the prior values and compare-and-set lie. So other tools may
  * change the data at will, but not the schema: a store whose table differs is refused at open
  * ({@link Database#checkIsStore}, read-only, before anything writes), and when the schema changes
- * while open ({@code PRAGMA schema_version} moved) the {@link CommitLog} checks again inside the
- * write transaction and refuses writes, the table unchanged, until it is repaired.
+ * while open ({@code PRAGMA schema_version} moved) the {@link SqliteWriter} checks again (through
+ * {@link ExternalChanges}) inside the write transaction and refuses writes, the table unchanged,
+ * until it is repaired.
  */
 final class TableShape {
   private TableShape() {}

@@ -1,33 +1,19 @@
 package dev.kvlog.sqlite;
 
 import dev.kvlog.CorruptValueException;
-import dev.kvlog.internal.Text;
 import java.lang.invoke.VarHandle;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.BiConsumer;
-import org.sqlite.SQLiteConnection;
-import org.sqlite.SQLiteLimits;
 
 /**
  * The whole table in memory, as the encoded text the database holds. Strings are immutable, so no
  * caller can change a cached entry; codecs decode a fresh object on every read. Thread-safe: one
- * writer (the {@link CommitLog}, under its lock), any number of readers.
+ * writer (the {@link SqliteWriter}, under its lock), any number of readers.
  *
- * <p>Invariant (durability): only the {@link CommitLog} changes the cache, after the commit that
+ * <p>Invariant (durability): only the {@link SqliteWriter} changes the cache, after the commit that
  * made the change durable and while it still holds the writer lock. So a reader never sees a change
  * a crash could lose, and the cache equals the table whenever no write is in flight.
  *
@@ -45,37 +31,12 @@ import org.sqlite.SQLiteLimits;
  * allocation and no decoding, and for Latin-1 text (compact strings) an entry of a 16-byte key and
  * a 100-byte value costs about 2.1 times its raw bytes.
  *
- * <p><b>Loading.</b> sqlite-jdbc crosses JNI for every row and column, which costs far more than
- * SQLite's scan itself. So the table is read in chunks of at most {@value #CHUNK_ROWS} rows, each
- * concatenated by SQLite into one blob of length-prefixed UTF-8 fields and parsed here, all in one
- * read transaction (a consistent snapshot). The rows per chunk adapt to SQLite's own maximum length
- * and to a byte budget (see {@link #readChunks}); a row too large to share a chunk is read alone.
- * So any table SQLite accepts loads. Paging continues after the last key's exact bytes, so a key
- * that is not valid UTF-8 can never make the paging loop; such a key or value is refused, strictly
- * decoded, with a message naming it and the statement that repairs it: a Java String cannot carry
- * invalid UTF-8 unchanged, and a write decided on a replacement character would be decided on a
- * value the table does not hold.
+ * <p><b>Loading</b> is {@link TableLoader}'s: chunked, byte-bounded and strictly UTF-8.
  */
-public final class WarmCache {
-  static final int CHUNK_ROWS = 8192;
-
-  /** Upper bound of one chunk's bytes; lowered to half of SQLite's length limit if that is less. */
-  static final long CHUNK_BYTES = 32L << 20;
-
-  /** Per-row overhead of the chunk format: two decimal lengths and two commas. */
-  private static final int ROW_OVERHEAD = 24;
-
-  private static final String CHUNK =
-      "SELECT CAST(group_concat(octet_length(key) || ',' || key"
-          + " || octet_length(value) || ',' || value, '') AS BLOB), CAST(max(key) AS BLOB)"
-          + " FROM (SELECT key, value FROM kv WHERE key %s CAST(?1 AS TEXT) ORDER BY key LIMIT ?2)";
-  private static final String ONE_ROW =
-      "SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv"
-          + " WHERE key %s CAST(?1 AS TEXT) ORDER BY key LIMIT 1";
-  private static final int SQLITE_TOOBIG = 18;
-
+final class WarmCache {
   private final ConcurrentHashMap<String, String> map;
-  private volatile long seq; // odd while publishing; written only by the CommitLog, under its lock
+  private volatile long
+      seq; // odd while publishing; written only by the SqliteWriter, under its lock
 
   private WarmCache(ConcurrentHashMap<String, String> map) {
     this.map = map;
@@ -84,344 +45,33 @@ public final class WarmCache {
   /**
    * Reads the whole {@code kv} table in one read transaction on {@code c}, which must be in
    * auto-commit mode and not in a transaction. Calls {@code inSnapshot} inside that transaction
-   * (the commit log reads {@code data_version} there, so it knows which state the cache holds).
+   * (the writer reads {@code data_version} there, so it knows which state the cache holds).
    *
    * @throws CorruptValueException if a key or value is not valid UTF-8
    */
-  public static WarmCache load(Connection c, SqlRunnable inSnapshot) throws SQLException {
-    return load(c, inSnapshot, CHUNK_BYTES);
+  static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot) throws SQLException {
+    return load(c, inSnapshot, TableLoader.CHUNK_BYTES);
   }
 
   /** {@link #load} with a chunk budget of at most {@code chunkBytes}: tests use small budgets. */
-  static WarmCache load(Connection c, SqlRunnable inSnapshot, long chunkBytes) throws SQLException {
+  static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot, long chunkBytes)
+      throws SQLException {
     ConcurrentHashMap<String, String> map = new ConcurrentHashMap<>();
-    readAll(c, true, inSnapshot, map::put, chunkBytes);
+    TableLoader.readAll(c, true, inSnapshot, map::put, chunkBytes);
     return new WarmCache(map);
-  }
-
-  /** SQL work run inside the loading transaction. */
-  @FunctionalInterface
-  public interface SqlRunnable {
-    void run() throws SQLException;
-  }
-
-  /**
-   * Reads the table chunk by chunk on this thread while a second thread parses the chunks into
-   * {@code sink}: SQLite's work and the allocation of Strings overlap (on 2 cores, 1M entries load
-   * in roughly the time of the slower half instead of the sum).
-   *
-   * @param ownTransaction whether to read in a transaction of its own; false if {@code c} is
-   *     already in one (the commit log reloads inside its write transaction)
-   */
-  private static void readAll(
-      Connection c,
-      boolean ownTransaction,
-      SqlRunnable inSnapshot,
-      BiConsumer<String, String> sink,
-      long chunkBytes)
-      throws SQLException {
-    BlockingQueue<Object> chunks = new ArrayBlockingQueue<>(4);
-    Object end = new Object();
-    AtomicReference<Throwable> parseFailure = new AtomicReference<>();
-    Thread parser =
-        new Thread(
-            () -> {
-              try {
-                for (Object chunk; (chunk = chunks.take()) != end; ) {
-                  if (chunk instanceof byte[]) {
-                    parse((byte[]) chunk, sink);
-                  } else {
-                    byte[][] row = (byte[][]) chunk;
-                    String key = decode(row[0], 0, row[0].length, null);
-                    sink.accept(key, decode(row[1], 0, row[1].length, key));
-                  }
-                }
-              } catch (Throwable e) {
-                parseFailure.set(e);
-                chunks.clear(); // unblock the reader, which then stops
-              }
-            },
-            "kvlog-load");
-    parser.setDaemon(true);
-    parser.start();
-    try {
-      readChunks(
-          c,
-          ownTransaction,
-          inSnapshot,
-          Math.min(chunkBytes, lengthLimit(c) / 2),
-          chunk -> {
-            if (parseFailure.get() != null) {
-              return false;
-            }
-            putUninterruptibly(chunks, chunk);
-            return true;
-          });
-    } finally {
-      putUninterruptibly(chunks, end);
-      joinUninterruptibly(parser);
-    }
-    Throwable failure = parseFailure.get();
-    if (failure instanceof CorruptValueException) {
-      throw new CorruptValueException(failure.getMessage(), failure);
-    }
-    if (failure != null) {
-      throw new IllegalStateException("cannot parse the table while loading it", failure);
-    }
-  }
-
-  /** SQLite's maximum length of a string or blob on {@code c} (SQLITE_LIMIT_LENGTH). */
-  private static long lengthLimit(Connection c) throws SQLException {
-    return c.unwrap(SQLiteConnection.class)
-        .getDatabase()
-        .limit(SQLiteLimits.SQLITE_LIMIT_LENGTH.getId(), -1);
-  }
-
-  private static void putUninterruptibly(BlockingQueue<Object> queue, Object chunk) {
-    boolean interrupted = false;
-    for (; ; ) {
-      try {
-        queue.put(chunk);
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  private static void joinUninterruptibly(Thread t) {
-    boolean interrupted = false;
-    for (; ; ) {
-      try {
-        t.join();
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  /** Receives chunks (a byte[] in the chunk format, or a byte[2][] row); false stops reading. */
-  private interface ChunkSink {
-    boolean accept(Object chunk);
-  }
-
-  /**
-   * Reads chunks of rows in key order. The number of rows per chunk adapts: it halves when SQLite
-   * refuses the concatenation as too big ({@code SQLITE_TOOBIG}, which leaves the read transaction
-   * as it was) and shrinks when a chunk exceeds {@code budget}, and it grows back while chunks are
-   * small; a row too big to concatenate even alone is read as a row. So what loads depends on
-   * SQLite's own limit and nothing else, and chunks stay near the budget. (Bounding each chunk by a
-   * running sum of lengths in SQL, a window function, made the load 2-3 times slower.)
-   */
-  private static void readChunks(
-      Connection c, boolean ownTransaction, SqlRunnable inSnapshot, long budget, ChunkSink sink)
-      throws SQLException {
-    try (Statement s = c.createStatement()) {
-      if (ownTransaction) {
-        s.execute("BEGIN");
-      }
-      // A transaction of our own ends here whatever fails (say, kv was dropped): left open, it
-      // would make the next BEGIN IMMEDIATE fail as if the write's outcome were unknown.
-      boolean read = false;
-      Statements st = null;
-      try {
-        inSnapshot.run();
-        st = new Statements(c);
-        byte[] after = new byte[0]; // paging by the exact bytes: invalid UTF-8 cannot loop
-        boolean first = true;
-        for (int rows = CHUNK_ROWS; ; first = false) {
-          byte[] bytes;
-          byte[] last;
-          if (rows == 0) { // one row whose concatenation alone exceeds SQLite's limit
-            PreparedStatement row = first ? st.firstRow : st.nextRow;
-            row.setBytes(1, after);
-            try (ResultSet rs = row.executeQuery()) {
-              if (!rs.next()) {
-                break;
-              }
-              last = rs.getBytes(1);
-              if (!sink.accept(new byte[][] {last, rs.getBytes(2)})) {
-                break;
-              }
-            }
-            after = last;
-            rows = 1;
-            continue;
-          }
-          PreparedStatement chunk = first ? st.first : st.next;
-          chunk.setBytes(1, after);
-          chunk.setInt(2, rows);
-          try (ResultSet rs = chunk.executeQuery()) {
-            rs.next();
-            bytes = rs.getBytes(1);
-            last = rs.getBytes(2);
-          } catch (SQLException e) {
-            if (Errors.primaryCode(e) != SQLITE_TOOBIG) {
-              throw e;
-            }
-            st.close(); // sqlite-jdbc finalizes a statement whose execution failed
-            st = null;
-            st = new Statements(c);
-            rows /= 2;
-            continue;
-          }
-          if (bytes == null || !sink.accept(bytes)) {
-            break;
-          }
-          after = last;
-          if (bytes.length > budget) {
-            rows = (int) Math.max(1, rows * budget / bytes.length);
-          } else if (bytes.length < budget / 4) {
-            rows = Math.min(CHUNK_ROWS, rows * 2);
-          }
-        }
-        read = true;
-      } finally {
-        if (st != null) {
-          st.close();
-        }
-        if (ownTransaction) {
-          endTransaction(s, read);
-        }
-      }
-    }
-  }
-
-  /** Commits after a complete read, else rolls back without hiding the failure. */
-  private static void endTransaction(Statement s, boolean read) throws SQLException {
-    if (read) {
-      s.execute("COMMIT");
-      return;
-    }
-    try {
-      s.execute("ROLLBACK");
-    } catch (SQLException e) {
-      // SQLite may have ended the transaction itself; the read's own failure is what matters
-    }
-  }
-
-  /** The statements of one load, re-prepared together after a failure. */
-  private static final class Statements {
-    final PreparedStatement first;
-    final PreparedStatement next;
-    final PreparedStatement firstRow;
-    final PreparedStatement nextRow;
-
-    Statements(Connection c) throws SQLException {
-      first = c.prepareStatement(String.format(CHUNK, ">="));
-      next = c.prepareStatement(String.format(CHUNK, ">"));
-      firstRow = c.prepareStatement(String.format(ONE_ROW, ">="));
-      nextRow = c.prepareStatement(String.format(ONE_ROW, ">"));
-    }
-
-    void close() {
-      Resources.closeAll("cannot close the load's statements", first, next, firstRow, nextRow);
-    }
-  }
-
-  /** Parses {@code <byte length>,<utf-8 key><byte length>,<utf-8 value>} repeated. */
-  private static void parse(byte[] chunk, BiConsumer<String, String> sink) {
-    int p = 0;
-    while (p < chunk.length) {
-      int n = 0;
-      for (byte b; (b = chunk[p++]) != ','; ) {
-        n = n * 10 + (b - '0');
-      }
-      String key = decode(chunk, p, n, null);
-      p += n;
-      n = 0;
-      for (byte b; (b = chunk[p++]) != ','; ) {
-        n = n * 10 + (b - '0');
-      }
-      String value = decode(chunk, p, n, key);
-      p += n;
-      sink.accept(key, value);
-    }
-  }
-
-  /**
-   * Decodes UTF-8 strictly. The fast decoder replaces malformed input with U+FFFD, which valid text
-   * may also contain, so only text containing it is decoded again with REPORT.
-   *
-   * @param key null when decoding a key, else the key whose value this is
-   */
-  private static String decode(byte[] bytes, int offset, int length, String key) {
-    String text = new String(bytes, offset, length, StandardCharsets.UTF_8);
-    if (text.indexOf('\uFFFD') >= 0) {
-      try {
-        StandardCharsets.UTF_8
-            .newDecoder()
-            .onMalformedInput(CodingErrorAction.REPORT)
-            .onUnmappableCharacter(CodingErrorAction.REPORT)
-            .decode(ByteBuffer.wrap(bytes, offset, length));
-      } catch (CharacterCodingException e) {
-        throw invalidUtf8(bytes, offset, length, key, e);
-      }
-    }
-    return text;
-  }
-
-  private static CorruptValueException invalidUtf8(
-      byte[] bytes, int offset, int length, String key, CharacterCodingException e) {
-    String literal = hexLiteral(bytes, offset, length);
-    if (key == null) {
-      return new CorruptValueException(
-          "key "
-              + literal
-              + " is not valid UTF-8, so KVLog cannot hold it as text (another tool wrote its"
-              + " bytes); repair the row with sqlite3, e.g. UPDATE kv SET key = '<new key>' WHERE"
-              + " key = CAST("
-              + literal
-              + " AS TEXT); or DELETE FROM kv WHERE key = CAST("
-              + literal
-              + " AS TEXT);",
-          e);
-    }
-    String quoted = key.replace("'", "''");
-    return new CorruptValueException(
-        "value of key "
-            + Text.excerpt(key)
-            + " ("
-            + (length > 64 ? "starts with " : "")
-            + literal
-            + ") is not valid UTF-8, so KVLog cannot hold it as text (another tool wrote its"
-            + " bytes); repair the row with sqlite3, e.g. UPDATE kv SET value = '<new value>'"
-            + " WHERE key = '"
-            + quoted
-            + "'; or DELETE FROM kv WHERE key = '"
-            + quoted
-            + "';",
-        e);
-  }
-
-  /** {@code x'6bff'}; at most 64 bytes followed by "..." for longer input. */
-  private static String hexLiteral(byte[] bytes, int offset, int length) {
-    StringBuilder hex = new StringBuilder("x'");
-    for (int i = offset; i < offset + Math.min(length, 64); i++) {
-      hex.append(Character.forDigit((bytes[i] >> 4) & 0xf, 16))
-          .append(Character.forDigit(bytes[i] & 0xf, 16));
-    }
-    return hex.append(length > 64 ? "...'" : "'").toString();
   }
 
   /**
    * Reads the table on {@code c} and returns how it differs from the cache (a null value: the key
-   * is gone), without publishing anything. Holds the commit log's lock. If {@code c} is in a
-   * transaction the read happens in it, otherwise in a read transaction of its own.
+   * is gone), without publishing anything. Holds the writer lock. If {@code c} is in a transaction
+   * the read happens in it, otherwise in a read transaction of its own.
    *
    * @throws CorruptValueException if a key or value is not valid UTF-8
    */
-  Map<String, String> differencesFrom(Connection c, boolean inTransaction, SqlRunnable inSnapshot)
-      throws SQLException {
+  Map<String, String> differencesFrom(
+      Connection c, boolean inTransaction, TableLoader.SqlRunnable inSnapshot) throws SQLException {
     Map<String, String> rows = new HashMap<>(map.size() * 4 / 3 + 16);
-    readAll(c, !inTransaction, inSnapshot, rows::put, CHUNK_BYTES);
+    TableLoader.readAll(c, !inTransaction, inSnapshot, rows::put, TableLoader.CHUNK_BYTES);
     Map<String, String> diff = new HashMap<>();
     for (Map.Entry<String, String> e : rows.entrySet()) {
       if (!e.getValue().equals(map.get(e.getKey()))) {
@@ -438,7 +88,7 @@ public final class WarmCache {
 
   /**
    * Makes all {@code changes} (a null value removes its key) visible at once. Called only by the
-   * commit log, holding its lock, after the transaction that made them durable committed.
+   * writer, holding its lock, after the transaction that made them durable committed.
    */
   void publish(Map<String, String> changes) {
     if (changes.isEmpty()) {
@@ -463,7 +113,7 @@ public final class WarmCache {
   }
 
   /** The value of {@code key}, or null; never from the middle of a publication. */
-  public String get(String key) {
+  String get(String key) {
     // Small on purpose, so it inlines into callers: the retry loop is out of line.
     long s = seq;
     String value = map.get(key);
@@ -484,7 +134,7 @@ public final class WarmCache {
   }
 
   /** The number of entries, never from the middle of a publication. */
-  public int size() {
+  int size() {
     for (int spins = 0; ; spins++) {
       long s = seq;
       int size = map.size();
@@ -498,7 +148,7 @@ public final class WarmCache {
 
   /**
    * A copy of the whole cache from between two publications, or null if writers kept publishing
-   * during {@code attempts} tries (the caller then copies while holding the commit log's lock).
+   * during {@code attempts} tries (the caller then copies while holding the writer lock).
    */
   Map<String, String> copy(int attempts) {
     for (int i = 0; i < attempts; i++) {
@@ -524,7 +174,7 @@ public final class WarmCache {
   }
 
   /** Empties the cache to free its memory once the store is closed; readers check closed after. */
-  public void clear() {
+  void clear() {
     map.clear();
   }
 }

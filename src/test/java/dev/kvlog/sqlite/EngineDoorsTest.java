@@ -67,7 +67,7 @@ class EngineDoorsTest {
     try (KVLog<String, String> store = KVLog.load(db)) {
       store.set("k", "v1");
       AtomicBoolean once = new AtomicBoolean();
-      CommitLog.afterCommitHookForTests =
+      SqliteWriter.afterCommitHookForTests =
           p -> {
             if (p.equals(store.path()) && once.compareAndSet(false, true)) {
               throw new IllegalStateException("injected failure after COMMIT");
@@ -76,7 +76,7 @@ class EngineDoorsTest {
       try {
         assertThat(store.set("k", "v2")).contains("v1");
       } finally {
-        CommitLog.afterCommitHookForTests = null;
+        SqliteWriter.afterCommitHookForTests = null;
       }
       assertThat(once).isTrue();
       assertThat(store.get("k")).contains("v2");

@@ -49,7 +49,7 @@ class OwnerLockTest {
             }
           }
         };
-    try (OwnerLock lock = OwnerLock.reserve(db)) {
+    try (OwnerLock lock = OwnerLock.reserve(StoreFileSet.of(db))) {
       lock.lock();
       assertThat(lockFile).exists();
       long inode = ((Number) Files.getAttribute(lockFile, "unix:ino")).longValue();
@@ -64,14 +64,14 @@ class OwnerLockTest {
   void closeRefused_deletesALockFileItCreated_andOnlyThat() throws Exception {
     Path db = dir.resolve("kv.db");
     Path lockFile = OwnerLock.lockFile(db);
-    OwnerLock created = OwnerLock.reserve(db);
+    OwnerLock created = OwnerLock.reserve(StoreFileSet.of(db));
     created.lock();
     assertThat(lockFile).exists();
     created.closeRefused();
     assertThat(lockFile).doesNotExist();
 
     Files.writeString(lockFile, "pid 1\n"); // a previous owner's
-    OwnerLock existing = OwnerLock.reserve(db);
+    OwnerLock existing = OwnerLock.reserve(StoreFileSet.of(db));
     existing.lock();
     existing.closeRefused();
     assertThat(lockFile).exists();

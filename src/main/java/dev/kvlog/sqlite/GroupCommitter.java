@@ -1,0 +1,204 @@
+package dev.kvlog.sqlite;
+
+import dev.kvlog.KVLogException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
+
+/**
+ * The queue of writes and the writer lock: who commits, and when the others learn the outcome.
+ * Knows nothing of SQL; what committing a group means is the {@code commit} action it is given.
+ * Thread-safe.
+ *
+ * <p><b>Queue and leader.</b> A write is a {@link Request} appended to a queue. The thread that
+ * gets the writer lock (the leader) takes queued requests and commits them; the others park until
+ * their request is done. With group commit the leader takes everything queued (up to {@link
+ * #MAX_GROUP}) and commits it as one transaction, so concurrent writers share one fsync; without
+ * it, it takes one. A leader never waits for company.
+ *
+ * <p><b>No waiter is stranded.</b> Every release of the lock wakes the first queued writer (see
+ * {@link #unlock()}), so a writer that queued while the lock was held leads the next group. A
+ * leader wakes its followers only after releasing the lock, so the next leader can start meanwhile.
+ * An unexpected exception while committing (a bug, not a failure the commit action handles) still
+ * completes every request of the group, through the {@code failUnexpectedly} action.
+ *
+ * <p>The same lock also orders the store's reads that must not interleave with a commit (a scan's
+ * sync, a copy of the cache, a check for external changes): they take it with {@link #lock()} and
+ * release it with {@link #unlock()}.
+ *
+ * @param <R> the requests this committer queues
+ */
+final class GroupCommitter<R extends GroupCommitter.Request<?>> {
+  /** Most requests committed in one transaction: bounds the time followers wait for a leader. */
+  static final int MAX_GROUP = 1024;
+
+  private final String store; // names the store in messages
+  private final boolean groupCommit;
+  private final Consumer<List<R>> commit;
+  private final BiConsumer<List<R>, Throwable> failUnexpectedly;
+  private final ConcurrentLinkedQueue<R> pending = new ConcurrentLinkedQueue<>();
+  private final ReentrantLock lock = new ReentrantLock();
+
+  /**
+   * @param commit commits a group, holding the lock, and leaves every request of it done
+   * @param failUnexpectedly called, holding the lock, when {@code commit} threw: must fail every
+   *     request of the group that is not done
+   */
+  GroupCommitter(
+      String store,
+      boolean groupCommit,
+      Consumer<List<R>> commit,
+      BiConsumer<List<R>, Throwable> failUnexpectedly) {
+    this.store = store;
+    this.groupCommit = groupCommit;
+    this.commit = commit;
+    this.failUnexpectedly = failUnexpectedly;
+  }
+
+  /**
+   * Queues {@code request} and returns once it is done, having led a group or waited for a leader.
+   * Read its outcome with {@link Request#result()}.
+   *
+   * @throws KVLogException if interrupted before the request was taken into a group (then it was
+   *     not applied); once taken, the interrupt is kept and the outcome awaited
+   */
+  void submit(R request) {
+    pending.add(request);
+    boolean interrupted = false;
+    try {
+      for (; ; ) {
+        if (request.isDone()) {
+          return;
+        }
+        if (lock.tryLock()) {
+          List<R> group = List.of();
+          try {
+            if (!request.isDone()) {
+              group = drain();
+              if (!group.isEmpty()) {
+                commit.accept(group);
+              }
+            }
+          } catch (RuntimeException | Error e) {
+            failUnexpectedly.accept(group, e);
+          } finally {
+            lock.unlock();
+          }
+          // Outside the lock, so the next leader can start while this one wakes its followers.
+          wakeNextLeader();
+          for (R r : group) {
+            if (r != request) {
+              LockSupport.unpark(r.waiter);
+            }
+          }
+          continue;
+        }
+        LockSupport.park(this);
+        if (Thread.interrupted()) {
+          if (pending.remove(request)) {
+            wakeNextLeader(); // we may have been woken to lead
+            interrupted = true; // restored by the finally block
+            throw new KVLogException(
+                "interrupted while waiting to write to " + store + "; the write was not applied");
+          }
+          interrupted = true; // being committed: wait for the outcome, keep the interrupt
+        }
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /**
+   * Wakes the first queued writer so it can lead the next group. Called after every release of the
+   * lock: a writer that queued while the lock was held is thereby never stranded.
+   */
+  private void wakeNextLeader() {
+    R next = pending.peek();
+    if (next != null) {
+      LockSupport.unpark(next.waiter);
+    }
+  }
+
+  /** Takes the next group from the queue. Holds the lock. */
+  private List<R> drain() {
+    List<R> group = new ArrayList<>();
+    int max = groupCommit ? MAX_GROUP : 1;
+    for (R r; group.size() < max && (r = pending.poll()) != null; ) {
+      group.add(r);
+    }
+    return group;
+  }
+
+  /** Takes the lock for a read (a scan, a copy, a check for external changes). */
+  void lock() {
+    try {
+      lock.lockInterruptibly();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new KVLogException(
+          "interrupted while waiting to read "
+              + store
+              + " (a commit was in progress); nothing was returned and nothing was changed",
+          e);
+    }
+  }
+
+  /** Takes the lock, ignoring interrupts (to close). */
+  void lockUninterruptibly() {
+    lock.lock();
+  }
+
+  /** Takes the lock if no one holds it (a background check that a write in progress makes moot). */
+  boolean tryLock() {
+    return lock.tryLock();
+  }
+
+  /** Releases the lock and wakes a queued writer, which might have missed its chance to lead. */
+  void unlock() {
+    lock.unlock();
+    wakeNextLeader();
+  }
+
+  /**
+   * A queued write: its waiting thread and, once done, its result or error. Written by the leader
+   * under the lock, read by the waiter after it saw {@link #done}.
+   *
+   * @param <T> the type of the result
+   */
+  abstract static class Request<T> {
+    final Thread waiter = Thread.currentThread();
+    private T result;
+    private RuntimeException error;
+    private volatile boolean done;
+
+    /** Records the result; the leader wakes the waiter once it released the lock. */
+    final void complete(T value) {
+      result = value;
+      done = true;
+    }
+
+    final void fail(RuntimeException e) {
+      error = e;
+      done = true;
+    }
+
+    final boolean isDone() {
+      return done;
+    }
+
+    /** The result, or the error thrown. Only once {@link GroupCommitter#submit} returned. */
+    final T result() {
+      if (error != null) {
+        throw error;
+      }
+      return result;
+    }
+  }
+}
