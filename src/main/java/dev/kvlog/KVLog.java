@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
@@ -518,6 +519,16 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   @Override
   public String toString() {
     return "KVLog[" + where + (closed ? ", closed]" : ", " + backend.size() + " entries]");
+  }
+
+  /** Where the store is: its file, or its URL without secrets (for {@link KVLogMetrics}' tag). */
+  String where() {
+    return where;
+  }
+
+  /** The optional abilities of the backend (for {@link KVLogMetrics}). */
+  Set<Capability> capabilities() {
+    return backend.capabilities();
   }
 
   /** For tests: the backend under this facade. */
