@@ -451,13 +451,16 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   }
 
   /**
-   * The database file.
+   * The database file. Answers on a closed store too (to reopen it, say).
    *
    * @throws UnsupportedOperationException if the store is not a local file (PostgreSQL)
    */
   public Path path() {
     if (!backend.capabilities().contains(Capability.LOCAL_FILE)) {
-      throw new UnsupportedOperationException(where + " is not a local file");
+      throw new UnsupportedOperationException(
+          "path() is not available for "
+              + where
+              + ", which is not a local file; use the JDBC URL the store was opened with");
     }
     return backend.file();
   }
