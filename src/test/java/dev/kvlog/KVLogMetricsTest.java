@@ -3,13 +3,20 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.TimeGauge;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.File;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -87,7 +94,7 @@ class KVLogMetricsTest {
   void closedStore_readsNaN_neverThrowsIntoTheRegistry() {
     MeterRegistry registry = new SimpleMeterRegistry();
     KVLog<String, String> store = KVLog.open(dir.resolve("kv.db"));
-    registry.gaugeCollectionSize("other", java.util.List.of(), java.util.List.of());
+    registry.gaugeCollectionSize("other", List.of(), List.of());
     new KVLogMetrics(store).bindTo(registry);
     store.set("k", "v");
     store.close();
@@ -107,7 +114,7 @@ class KVLogMetricsTest {
     MeterRegistry registry = new SimpleMeterRegistry();
     String url = schema.url() + "&password=hunter2-secret";
     try (KVLog<String, String> store = KVLog.connect(url)) {
-      new KVLogMetrics(store, java.util.List.of()).bindTo(registry);
+      new KVLogMetrics(store, List.of()).bindTo(registry);
       assertThat(registry.getMeters())
           .extracting(m -> m.getId().getName())
           .containsExactlyInAnyOrder("kvlog.entries", "kvlog.schema.version");
@@ -142,6 +149,38 @@ class KVLogMetricsTest {
           continue;
         }
         assertThat(java.nio.file.Files.readString(f)).as(f.toString()).doesNotContain("micrometer");
+      }
+    }
+  }
+
+  /** Micrometer is optional: without it on the class path a store opens and works. */
+  @Test
+  void withoutMicrometer_aStoreOpensAndWorks() throws Exception {
+    String classPath =
+        System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+    List<URL> urls = new ArrayList<>();
+    for (String entry : classPath.split(File.pathSeparator)) {
+      if (!entry.contains("micrometer")) {
+        urls.add(Path.of(entry).toUri().toURL());
+      }
+    }
+    assumeTrue(urls.size() > 2, "the test class path is not visible here: " + classPath);
+    try (URLClassLoader noMicrometer =
+        new URLClassLoader(urls.toArray(new URL[0]), ClassLoader.getPlatformClassLoader())) {
+      assertThatThrownBy(() -> noMicrometer.loadClass("io.micrometer.core.instrument.Meter"))
+          .isInstanceOf(ClassNotFoundException.class);
+      // DriverManager hands a loader only drivers it loaded: register this loader's own copy.
+      Class.forName("org.sqlite.JDBC", true, noMicrometer);
+      Class<?> kvlog = noMicrometer.loadClass("dev.kvlog.KVLog");
+      assertThat(kvlog).isNotSameAs(KVLog.class);
+      Object store = kvlog.getMethod("open", Path.class).invoke(null, dir.resolve("plain.db"));
+      try {
+        kvlog.getMethod("set", Object.class, Object.class).invoke(store, "k", "v");
+        assertThat(kvlog.getMethod("get", Object.class).invoke(store, "k"))
+            .isEqualTo(Optional.of("v"));
+        assertThat(kvlog.getMethod("stats").invoke(store)).isNotNull();
+      } finally {
+        kvlog.getMethod("close").invoke(store);
       }
     }
   }
