@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
@@ -491,14 +492,17 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   }
 
   /**
-   * The database file.
+   * The database file. Answers on a closed store too (to reopen it, say).
    *
    * @return the store's database file
    * @throws UnsupportedOperationException if the store is not a local file (PostgreSQL)
    */
   public Path path() {
     if (!backend.capabilities().contains(Capability.LOCAL_FILE)) {
-      throw new UnsupportedOperationException(where + " is not a local file");
+      throw new UnsupportedOperationException(
+          "path() is not available for "
+              + where
+              + ", which is not a local file; use the JDBC URL the store was opened with");
     }
     return backend.file();
   }
@@ -566,6 +570,16 @@ public final class KVLog<K, V> implements KVStore<K, V> {
   @Override
   public String toString() {
     return "KVLog[" + where + (closed ? ", closed]" : ", " + backend.size() + " entries]");
+  }
+
+  /** Where the store is: its file, or its URL without secrets (for {@link KVLogMetrics}' tag). */
+  String where() {
+    return where;
+  }
+
+  /** The optional abilities of the backend (for {@link KVLogMetrics}). */
+  Set<Capability> capabilities() {
+    return backend.capabilities();
   }
 
   /** For tests: the backend under this facade. */

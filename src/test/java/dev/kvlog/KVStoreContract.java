@@ -3,17 +3,31 @@ package dev.kvlog;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Comparator;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -21,8 +35,19 @@ import org.junit.jupiter.api.Test;
  * SqliteContractTest}) and PostgreSQL ({@link PostgresContractTest}).
  */
 abstract class KVStoreContract {
-  /** Opens the store under test; every call in one test opens the same underlying store. */
-  abstract KVStore<String, String> open() throws Exception;
+  /**
+   * Opens the store under test with these codecs; every call in one test opens the same underlying
+   * store.
+   */
+  abstract <K, V> KVLog<K, V> open(Codec<K> keys, Codec<V> values) throws Exception;
+
+  /** A JDBC URL of the same store for "another tool": a plain connection, no KVLog involved. */
+  abstract String urlForOtherTools();
+
+  /** Opens the store under test with String keys and values. */
+  KVLog<String, String> open() throws Exception {
+    return open(Codecs.string(), Codecs.string());
+  }
 
   @Test
   void roundTrip_andPriorValues() throws Exception {
@@ -184,5 +209,424 @@ abstract class KVStoreContract {
     store.close(); // idempotent
     assertThatThrownBy(() -> store.get("k")).isInstanceOf(StoreClosedException.class);
     assertThatThrownBy(() -> store.set("k", "v")).isInstanceOf(StoreClosedException.class);
+  }
+
+  // ---- batches, scans, size, forEach: the operations every backend offers through the facade ----
+
+  @Test
+  void write_appliesABatchInOrder_andAnEmptyBatchWritesNothing() throws Exception {
+    try (KVLog<String, String> store = open()) {
+      store.set("gone", "x");
+      store.set("kept", "y");
+      store.write(
+          new WriteBatch<String, String>()
+              .set("a", "1")
+              .set("b", "2")
+              .delete("gone")
+              .set("a", "3") // a later change to a key overrides an earlier one
+              .set("c", "4")
+              .delete("c"));
+      assertThat(store.get("a")).contains("3");
+      assertThat(store.get("b")).contains("2");
+      assertThat(store.get("gone")).isEmpty();
+      assertThat(store.get("c")).isEmpty();
+      assertThat(store.get("kept")).contains("y");
+      assertThat(store.size()).isEqualTo(3);
+
+      store.write(new WriteBatch<>());
+      assertThat(store.range(null, null).map(Map.Entry::getKey)).containsExactly("a", "b", "kept");
+      assertThatThrownBy(() -> store.write(null)).isInstanceOf(NullPointerException.class);
+    }
+    try (KVLog<String, String> reopened = open()) {
+      assertThat(reopened.get("a")).contains("3");
+      assertThat(reopened.size()).isEqualTo(3);
+    }
+  }
+
+  @Test
+  void write_withOneBadChange_writesNone() throws Exception {
+    try (KVLog<String, String> store = open()) {
+      store.set("a", "old");
+      WriteBatch<String, String> batch =
+          new WriteBatch<String, String>().set("a", "new").delete("a").set("b", "1");
+      batch.set("c", "bad \uD800");
+      assertThatThrownBy(() -> store.write(batch))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("unpaired surrogate");
+      assertThat(store.get("a")).contains("old");
+      assertThat(store.get("b")).isEmpty();
+      assertThat(store.size()).isEqualTo(1);
+    }
+  }
+
+  /**
+   * Batches that keep "x" and "y" equal (and the map view's clear, which removes both in one
+   * batch), against readers of every kind of snapshot: a range, a scan, forEach and the map view's
+   * entry set must never show one without the other.
+   */
+  @Test
+  void write_isNeverSeenInPart() throws Exception {
+    try (KVLog<String, String> store = open()) {
+      store.write(new WriteBatch<String, String>().set("x", "0").set("y", "0"));
+      AtomicBoolean done = new AtomicBoolean();
+      ExecutorService pool = Executors.newFixedThreadPool(2);
+      Future<?> writer =
+          pool.submit(
+              () -> {
+                for (int i = 1; i <= 150; i++) {
+                  String v = Integer.toString(i);
+                  store.write(new WriteBatch<String, String>().set("x", v).set("y", v));
+                  if (i % 10 == 0 && i < 150) {
+                    store.asMap().clear(); // one batch too
+                  }
+                }
+                done.set(true);
+                return null;
+              });
+      Future<Integer> reader =
+          pool.submit(
+              () -> {
+                int reads = 0;
+                while (!done.get() || reads < 4) {
+                  Map<String, String> seen = new HashMap<>();
+                  switch (reads++ % 4) {
+                    case 0 ->
+                        store.range(null, null).forEach(e -> seen.put(e.getKey(), e.getValue()));
+                    case 1 -> store.scan("").forEach(e -> seen.put(e.getKey(), e.getValue()));
+                    case 2 -> store.forEach(seen::put);
+                    default -> seen.putAll(new HashMap<>(store.asMap()));
+                  }
+                  assertThat(seen.get("x")).as("read %d", reads).isEqualTo(seen.get("y"));
+                }
+                return reads;
+              });
+      writer.get(120, TimeUnit.SECONDS);
+      assertThat(reader.get(120, TimeUnit.SECONDS)).isPositive();
+      pool.shutdown();
+      assertThat(store.get("x")).contains("150");
+    }
+  }
+
+  @Test
+  void rangeAndScan_areStreamsInCodePointOrder() throws Exception {
+    // By code point U+1F600 (a surrogate pair in UTF-16) sorts after U+FFFF; by UTF-16 unit,
+    // before.
+    List<String> keys =
+        List.of("", "a", "a!", "ab", "a\uFFFF", "a\uD83D\uDE00", "b", "ba", "\u00E9", "\uFFFF");
+    try (KVLog<String, String> store = open()) {
+      List<String> shuffled = new ArrayList<>(keys);
+      Collections.shuffle(shuffled, new Random(13));
+      for (String k : shuffled) {
+        store.set(k, "v" + k);
+      }
+      store.set("gone", "x");
+      store.delete("gone");
+      List<String> ordered = new ArrayList<>(keys);
+      ordered.sort(Comparator.comparing((String k) -> k.codePoints().toArray(), Arrays::compare));
+
+      assertThat(store.range(null, null).map(Map.Entry::getKey)).containsExactlyElementsOf(ordered);
+      assertThat(store.range(null, null))
+          .allSatisfy(e -> assertThat(e.getValue()).isEqualTo("v" + e.getKey()));
+      assertThat(store.range("a", "b").map(Map.Entry::getKey))
+          .containsExactly("a", "a!", "ab", "a\uFFFF", "a\uD83D\uDE00");
+      assertThat(store.range("ab", null).map(Map.Entry::getKey))
+          .containsExactly("ab", "a\uFFFF", "a\uD83D\uDE00", "b", "ba", "\u00E9", "\uFFFF");
+      assertThat(store.range(null, "a!").map(Map.Entry::getKey)).containsExactly("", "a");
+      assertThat(store.range("b", "b")).isEmpty();
+      assertThat(store.range("c", "b")).isEmpty();
+
+      assertThat(store.scan("a").map(Map.Entry::getKey))
+          .containsExactly("a", "a!", "ab", "a\uFFFF", "a\uD83D\uDE00");
+      assertThat(store.scan("a\uFFFF").map(Map.Entry::getKey)).containsExactly("a\uFFFF");
+      assertThat(store.scan("b").map(Map.Entry::getKey)).containsExactly("b", "ba");
+      assertThat(store.scan("\uFFFF").map(Map.Entry::getKey)).containsExactly("\uFFFF");
+      assertThat(store.scan("zz")).isEmpty();
+      assertThat(store.scan("").map(Map.Entry::getKey)).containsExactlyElementsOf(ordered);
+      assertThatThrownBy(() -> store.scan(null)).isInstanceOf(NullPointerException.class);
+    }
+  }
+
+  @Test
+  void sizeAndForEach_seeEveryEntryOnce() throws Exception {
+    try (KVLog<String, String> store = open()) {
+      assertThat(store.size()).isZero();
+      for (int i = 0; i < 50; i++) {
+        store.set("k" + i, "v" + i);
+      }
+      store.set("k0", "again");
+      store.delete("k1");
+      store.write(new WriteBatch<String, String>().delete("k2").set("new", "n"));
+      assertThat(store.size()).isEqualTo(49);
+      Map<String, String> seen = new HashMap<>();
+      store.forEach((k, v) -> assertThat(seen.put(k, v)).as("visited twice: %s", k).isNull());
+      assertThat(seen).hasSize(49).containsEntry("k0", "again").containsEntry("new", "n");
+      assertThat(seen).doesNotContainKeys("k1", "k2");
+      assertThatThrownBy(() -> store.forEach(null)).isInstanceOf(NullPointerException.class);
+    }
+  }
+
+  // ---- the asynchronous view ----
+
+  @Test
+  void async_conditionalWritesAndBatches() throws Exception {
+    try (KVLog<String, String> store = open()) {
+      AsyncKVStore<String, String> async = store.async();
+      assertThat(async.setIfAbsent("k", "1").get(30, TimeUnit.SECONDS)).isEmpty();
+      assertThat(async.setIfAbsent("k", "2").get(30, TimeUnit.SECONDS)).contains("1");
+      assertThat(async.compareAndSet("k", "2", "3").get(30, TimeUnit.SECONDS)).isFalse();
+      assertThat(async.compareAndSet("k", "1", "3").get(30, TimeUnit.SECONDS)).isTrue();
+      assertThat(store.get("k")).contains("3");
+      assertThat(async.compareAndSet("k", "3", null).get(30, TimeUnit.SECONDS)).isTrue();
+      assertThat(store.get("k")).isEmpty();
+
+      CompletableFuture<Void> batch =
+          async.write(new WriteBatch<String, String>().set("a", "1").set("b", "2"));
+      assertThat(batch.get(30, TimeUnit.SECONDS)).isNull();
+      assertThat(store.get("a")).contains("1");
+      assertThat(store.get("b")).contains("2");
+      assertThat(async.write(new WriteBatch<>()).get(30, TimeUnit.SECONDS)).isNull();
+
+      // Failures complete the future exceptionally, with what the synchronous call would throw.
+      assertThat(async.write(new WriteBatch<String, String>().set("c", "\uD800")))
+          .failsWithin(30, TimeUnit.SECONDS)
+          .withThrowableOfType(ExecutionException.class)
+          .withCauseInstanceOf(IllegalArgumentException.class);
+      assertThat(store.get("c")).isEmpty();
+
+      // A caller's executor runs the writes.
+      ExecutorService mine = Executors.newSingleThreadExecutor(r -> new Thread(r, "mine"));
+      AtomicReference<String> ranOn = new AtomicReference<>();
+      AsyncKVStore<String, String> onMine =
+          store.async(
+              task ->
+                  mine.execute(
+                      () -> {
+                        ranOn.set(Thread.currentThread().getName());
+                        task.run();
+                      }));
+      assertThat(onMine.setIfAbsent("m", "1").get(30, TimeUnit.SECONDS)).isEmpty();
+      assertThat(ranOn.get()).isEqualTo("mine");
+      mine.shutdown();
+    }
+  }
+
+  // ---- the map view ----
+
+  @Test
+  void asMap_isAConcurrentMapOverTheStore() throws Exception {
+    try (KVLog<String, String> store = open()) {
+      ConcurrentMap<String, String> map = store.asMap();
+      assertThat(map.put("a", "1")).isNull();
+      assertThat(map.put("a", "2")).isEqualTo("1");
+      assertThat(store.get("a")).contains("2");
+      assertThat(map.get("a")).isEqualTo("2");
+      assertThat(map.get("none")).isNull();
+      assertThat(map.containsKey("a")).isTrue();
+      assertThat(map.putIfAbsent("a", "3")).isEqualTo("2");
+      assertThat(map.putIfAbsent("b", "3")).isNull();
+      assertThat(store.get("b")).contains("3");
+
+      assertThat(map.replace("none", "x")).isNull();
+      assertThat(map.containsKey("none")).isFalse();
+      assertThat(map.replace("a", "4")).isEqualTo("2");
+      assertThat(map.replace("a", "wrong", "5")).isFalse();
+      assertThat(map.replace("a", "4", "5")).isTrue();
+      assertThat(store.get("a")).contains("5");
+
+      assertThat(map.remove("a", "wrong")).isFalse();
+      assertThat(map.remove("a", "5")).isTrue();
+      assertThat(store.get("a")).isEmpty();
+      assertThat(map.remove("b")).isEqualTo("3");
+      assertThat(map.remove("b")).isNull();
+
+      assertThat(map.compute("c", (k, v) -> v == null ? "new" : v + "+")).isEqualTo("new");
+      assertThat(map.compute("c", (k, v) -> v == null ? "new" : v + "+")).isEqualTo("new+");
+      assertThat(map.compute("c", (k, v) -> null)).isNull();
+      assertThat(store.get("c")).isEmpty();
+      assertThat(map.computeIfAbsent("d", k -> k + "!")).isEqualTo("d!");
+      assertThat(map.computeIfPresent("d", (k, v) -> v + "?")).isEqualTo("d!?");
+      assertThat(map.merge("n", "1", (x, y) -> x + y)).isEqualTo("1");
+      assertThat(map.merge("n", "2", (x, y) -> x + y)).isEqualTo("12");
+      assertThat(map.merge("n", "2", (x, y) -> null)).isNull();
+      assertThat(store.get("n")).isEmpty();
+
+      store.set("e", "E");
+      assertThat(map.entrySet())
+          .containsExactlyInAnyOrder(Map.entry("d", "d!?"), Map.entry("e", "E"));
+      assertThat(map).hasSize(2).containsEntry("d", "d!?");
+      assertThat(map.containsValue("E")).isTrue();
+      Iterator<Map.Entry<String, String>> it = map.entrySet().iterator();
+      Map.Entry<String, String> first = it.next();
+      it.remove();
+      assertThat(store.get(first.getKey())).isEmpty();
+      assertThat(map.size()).isEqualTo(1);
+
+      store.write(new WriteBatch<String, String>().set("f", "1").set("g", "2"));
+      map.clear();
+      assertThat(map.isEmpty()).isTrue();
+      assertThat(store.size()).isZero();
+
+      assertThatThrownBy(() -> map.put(null, "v")).isInstanceOf(NullPointerException.class);
+      assertThatThrownBy(() -> map.put("k", null)).isInstanceOf(NullPointerException.class);
+      assertThatThrownBy(() -> map.get(null)).isInstanceOf(NullPointerException.class);
+    }
+    try (KVLog<String, String> reopened = open()) {
+      assertThat(reopened.size()).as("clear is durable").isZero();
+    }
+  }
+
+  /** merge is a retry loop over atomic operations: no increment is lost. */
+  @Test
+  void asMap_mergeCounterFrom8Threads_isExact() throws Exception {
+    int threads = 8;
+    int increments = 25;
+    try (KVLog<String, String> store = open()) {
+      ConcurrentMap<String, String> map = store.asMap();
+      ExecutorService pool = Executors.newFixedThreadPool(threads);
+      CountDownLatch start = new CountDownLatch(1);
+      List<Future<?>> tasks = new ArrayList<>();
+      for (int t = 0; t < threads; t++) {
+        tasks.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  for (int i = 0; i < increments; i++) {
+                    map.merge(
+                        "counter",
+                        "1",
+                        (a, b) -> Integer.toString(Integer.parseInt(a) + Integer.parseInt(b)));
+                  }
+                  return null;
+                }));
+      }
+      start.countDown();
+      for (Future<?> f : tasks) {
+        f.get(120, TimeUnit.SECONDS);
+      }
+      pool.shutdown();
+      assertThat(store.get("counter")).contains(Integer.toString(threads * increments));
+    }
+  }
+
+  /** A JSON value; Jackson writes its fields in this order. */
+  record Point(int a, int b) {}
+
+  /**
+   * Another tool stored a JSON value in another text form (fields reordered, spaced): the map view
+   * compares decoded values and swaps exactly the stored text, where compareAndSet of re-encoded
+   * values cannot match.
+   */
+  @Test
+  void asMap_replaceAndRemove_matchAValueStoredInAnotherTextForm() throws Exception {
+    try (KVLog<String, Point> store = open(Codecs.string(), Codecs.json(Point.class))) {
+      store.set("p", new Point(0, 0));
+      storeAsAnotherTool("p", "{ \"b\": 2, \"a\": 1 }");
+      awaitValue(store, "p", new Point(1, 2));
+      assertThat(store.compareAndSet("p", new Point(1, 2), new Point(9, 9)))
+          .as("compareAndSet compares the stored text, which is not the codec's form")
+          .isFalse();
+
+      ConcurrentMap<String, Point> map = store.asMap();
+      assertThat(map.replace("p", new Point(1, 3), new Point(3, 4))).isFalse();
+      assertThat(map.replace("p", new Point(1, 2), new Point(3, 4))).isTrue();
+      assertThat(store.get("p")).contains(new Point(3, 4));
+
+      storeAsAnotherTool("p", "{\"b\":6,  \"a\":5}");
+      awaitValue(store, "p", new Point(5, 6));
+      assertThat(map.remove("p", new Point(5, 7))).isFalse();
+      assertThat(map.remove("p", new Point(5, 6))).isTrue();
+      assertThat(store.get("p")).isEmpty();
+    }
+  }
+
+  private void storeAsAnotherTool(String key, String text) throws Exception {
+    try (Connection c = DriverManager.getConnection(urlForOtherTools());
+        PreparedStatement s = c.prepareStatement("UPDATE kv SET value = ? WHERE key = ?")) {
+      s.setString(1, text);
+      s.setString(2, key);
+      assertThat(s.executeUpdate()).isEqualTo(1);
+    }
+  }
+
+  /**
+   * Waits until the store has taken in another tool's change (SQLite: refresh; PostgreSQL: feed).
+   */
+  private static <V> void awaitValue(KVLog<String, V> store, String key, V expected)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (true) {
+      store.refresh();
+      if (store.get(key).equals(Optional.of(expected))) {
+        return;
+      }
+      assertThat(System.nanoTime()).as("%s seen as %s", key, expected).isLessThan(deadline);
+      Thread.sleep(20);
+    }
+  }
+
+  // ---- the closed state ----
+
+  @Test
+  void closedStore_refusesEveryOperation() throws Exception {
+    KVLog<String, String> store = open();
+    store.set("k", "v");
+    AsyncKVStore<String, String> async = store.async();
+    AsyncKVStore<String, String> onCallerThread = store.async(Runnable::run);
+    ConcurrentMap<String, String> map = store.asMap();
+    store.close();
+    WriteBatch<String, String> batch = new WriteBatch<String, String>().set("k", "w");
+    List<ThrowingCallable> calls =
+        List.of(
+            () -> store.delete("k"),
+            () -> store.setIfAbsent("k", "v"),
+            () -> store.compareAndSet("k", "v", "w"),
+            () -> store.write(batch),
+            () -> store.write(new WriteBatch<>()),
+            () -> store.range(null, null),
+            () -> store.scan("k"),
+            () -> store.size(),
+            () -> store.forEach((k, v) -> {}),
+            () -> store.async(),
+            () -> store.schemaVersion(),
+            () -> store.refresh(),
+            () -> map.get("k"),
+            () -> map.containsKey("k"),
+            () -> map.put("k", "w"),
+            () -> map.remove("k"),
+            () -> map.putIfAbsent("k", "w"),
+            () -> map.replace("k", "w"),
+            () -> map.replace("k", "v", "w"),
+            () -> map.remove("k", "v"),
+            () -> map.compute("k", (k, v) -> "w"),
+            () -> map.merge("k", "w", (a, b) -> a + b),
+            () -> map.size(),
+            () -> map.isEmpty(),
+            () -> map.entrySet().iterator(),
+            () -> map.clear(),
+            () -> store.asMap().get("k"));
+    for (int i = 0; i < calls.size(); i++) {
+      assertThatThrownBy(calls.get(i)).as("call %d", i).isInstanceOf(StoreClosedException.class);
+    }
+    for (AsyncKVStore<String, String> view : List.of(async, onCallerThread)) {
+      List<CompletableFuture<?>> futures =
+          List.of(
+              view.get("k"),
+              view.set("k", "w"),
+              view.delete("k"),
+              view.setIfAbsent("k", "w"),
+              view.compareAndSet("k", "v", "w"),
+              view.write(batch),
+              view.write(new WriteBatch<>()));
+      for (int i = 0; i < futures.size(); i++) {
+        assertThat(futures.get(i))
+            .as("async call %d", i)
+            .failsWithin(30, TimeUnit.SECONDS)
+            .withThrowableOfType(ExecutionException.class)
+            .withCauseInstanceOf(StoreClosedException.class);
+      }
+    }
+    try (KVLog<String, String> reopened = open()) {
+      assertThat(reopened.get("k")).as("nothing was written after close").contains("v");
+    }
   }
 }

@@ -7,7 +7,12 @@ class PostgresContractTest extends KVStoreContract {
   @RegisterExtension final PostgresSchema schema = new PostgresSchema();
 
   @Override
-  KVStore<String, String> open() {
-    return KVLog.connect(schema.url());
+  <K, V> KVLog<K, V> open(Codec<K> keys, Codec<V> values) {
+    return KVLog.builder(schema.url(), keys, values).open();
+  }
+
+  @Override
+  String urlForOtherTools() {
+    return schema.url();
   }
 }

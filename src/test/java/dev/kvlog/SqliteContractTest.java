@@ -8,7 +8,12 @@ class SqliteContractTest extends KVStoreContract {
   @TempDir Path dir;
 
   @Override
-  KVStore<String, String> open() {
-    return KVLog.connect("jdbc:sqlite:" + dir.resolve("kv.db"));
+  <K, V> KVLog<K, V> open(Codec<K> keys, Codec<V> values) {
+    return KVLog.builder(urlForOtherTools(), keys, values).open();
+  }
+
+  @Override
+  String urlForOtherTools() {
+    return "jdbc:sqlite:" + dir.resolve("kv.db");
   }
 }

@@ -1,0 +1,143 @@
+package dev.kvlog;
+
+import dev.kvlog.spi.Capability;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tag;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.TimeGauge;
+import io.micrometer.core.instrument.binder.BaseUnits;
+import io.micrometer.core.instrument.binder.MeterBinder;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.function.ToDoubleFunction;
+import java.util.function.ToLongFunction;
+
+/**
+ * Micrometer meters for a {@link KVLog}: {@code registry.bind(new KVLogMetrics(store, "app",
+ * "orders"))}, or {@code new KVLogMetrics(store).bindTo(registry)}.
+ *
+ * <p>Every store gets {@code kvlog.entries} and {@code kvlog.schema.version}. A store whose backend
+ * keeps statistics (SQLite) also gets the figures of {@link KVLog#stats()}: {@code
+ * kvlog.database.size} and {@code kvlog.wal.size} (bytes), the function counters {@code
+ * kvlog.commits}, {@code kvlog.writes}, {@code kvlog.checkpoints} and {@code
+ * kvlog.external.reloads}, the gauge {@code kvlog.commit.group.max} and the time gauge {@code
+ * kvlog.commit.latency} with a {@code quantile} tag of 0.5 and 0.99. On PostgreSQL, which keeps no
+ * such statistics, only the first two are bound. Every meter is tagged {@code store} with the
+ * store's file, or its URL without the password, plus the caller's tags.
+ *
+ * <p><b>Why each reading asks the store.</b> The meters hold no figures of their own: each reading
+ * calls {@link KVLog#size()}, {@link KVLog#schemaVersion()} or {@link KVLog#stats()} (a few file
+ * sizes and counters, no I/O on the database), so a scrape always shows the store as it is. A
+ * reading that fails, because the store is closed or the file cannot be examined, is reported as
+ * NaN rather than thrown into the registry, which would fail the whole scrape. As is Micrometer's
+ * convention, the meters refer to the store weakly: the registry does not keep a store alive, and
+ * one that was garbage collected reads NaN.
+ *
+ * <p>Micrometer is an optional dependency of KVLog; this is the one class that uses it, and it is
+ * loaded only when an application creates it. Thread-safe: binding and every reading may happen on
+ * any thread.
+ */
+public final class KVLogMetrics implements MeterBinder {
+  private final KVLog<?, ?> store;
+  private final Tags tags;
+
+  /**
+   * Meters for {@code store}, with extra tags given as key/value pairs.
+   *
+   * @throws IllegalArgumentException if {@code tags} has an odd number of elements
+   */
+  public KVLogMetrics(KVLog<?, ?> store, String... tags) {
+    this(store, Tags.of(tags));
+  }
+
+  /** Meters for {@code store}, with extra tags. */
+  public KVLogMetrics(KVLog<?, ?> store, Iterable<Tag> tags) {
+    this.store = Objects.requireNonNull(store, "store");
+    this.tags = Tags.of("store", store.where()).and(Objects.requireNonNull(tags, "tags"));
+  }
+
+  @Override
+  public void bindTo(MeterRegistry registry) {
+    gauge(registry, "kvlog.entries", "keys in the store", null, KVLog::size);
+    gauge(
+        registry,
+        "kvlog.schema.version",
+        "schema version recorded in the store",
+        null,
+        KVLog::schemaVersion);
+    if (!store.capabilities().contains(Capability.STATS)) {
+      return;
+    }
+    gauge(
+        registry,
+        "kvlog.database.size",
+        "size of the database file",
+        BaseUnits.BYTES,
+        s -> s.stats().databaseBytes());
+    gauge(
+        registry,
+        "kvlog.wal.size",
+        "size of the write-ahead log",
+        BaseUnits.BYTES,
+        s -> s.stats().walBytes());
+    gauge(
+        registry,
+        "kvlog.commit.group.max",
+        "the most writes committed in one transaction",
+        null,
+        s -> s.stats().largestGroup());
+    counter(registry, "kvlog.commits", "transactions committed", s -> s.stats().commits());
+    counter(registry, "kvlog.writes", "write operations committed", s -> s.stats().writes());
+    counter(registry, "kvlog.checkpoints", "WAL checkpoints run", s -> s.stats().checkpoints());
+    counter(
+        registry,
+        "kvlog.external.reloads",
+        "cache reloads after another connection changed the table",
+        s -> s.stats().externalReloads());
+    latency(registry, "0.5", s -> s.stats().commitP50Micros());
+    latency(registry, "0.99", s -> s.stats().commitP99Micros());
+  }
+
+  private void gauge(
+      MeterRegistry registry,
+      String name,
+      String description,
+      String unit,
+      ToLongFunction<KVLog<?, ?>> figure) {
+    Gauge.builder(name, store, reading(figure))
+        .description(description)
+        .baseUnit(unit)
+        .tags(tags)
+        .register(registry);
+  }
+
+  private void counter(
+      MeterRegistry registry, String name, String description, ToLongFunction<KVLog<?, ?>> figure) {
+    FunctionCounter.builder(name, store, reading(figure))
+        .description(description)
+        .tags(tags)
+        .register(registry);
+  }
+
+  private void latency(
+      MeterRegistry registry, String quantile, ToLongFunction<KVLog<?, ?>> micros) {
+    TimeGauge.builder("kvlog.commit.latency", store, TimeUnit.MICROSECONDS, reading(micros))
+        .description("commit latency, BEGIN to durable COMMIT, within 19%")
+        .tags(tags)
+        .tag("quantile", quantile)
+        .register(registry);
+  }
+
+  /** A figure as a meter reads it: NaN, never an exception, if the store cannot answer. */
+  private static ToDoubleFunction<KVLog<?, ?>> reading(ToLongFunction<KVLog<?, ?>> figure) {
+    return s -> {
+      try {
+        return figure.applyAsLong(s);
+      } catch (RuntimeException e) {
+        return Double.NaN;
+      }
+    };
+  }
+}
