@@ -46,13 +46,20 @@ public final class KVLogMetrics implements MeterBinder {
   /**
    * Meters for {@code store}, with extra tags given as key/value pairs.
    *
+   * @param store the store to report; held weakly by the meters
+   * @param tags extra tags as key, value, key, value...
    * @throws IllegalArgumentException if {@code tags} has an odd number of elements
    */
   public KVLogMetrics(KVLog<?, ?> store, String... tags) {
     this(store, Tags.of(tags));
   }
 
-  /** Meters for {@code store}, with extra tags. */
+  /**
+   * Meters for {@code store}, with extra tags.
+   *
+   * @param store the store to report; held weakly by the meters
+   * @param tags extra tags
+   */
   public KVLogMetrics(KVLog<?, ?> store, Iterable<Tag> tags) {
     this.store = Objects.requireNonNull(store, "store");
     this.tags = Tags.of("store", store.where()).and(Objects.requireNonNull(tags, "tags"));

@@ -19,9 +19,9 @@ import java.util.concurrent.ConcurrentMap;
  * match). Thread-safe.
  */
 final class MapView<K, V> extends AbstractMap<K, V> implements ConcurrentMap<K, V> {
-  private final KVLog<K, V> store;
+  private final TypedStore<K, V> store;
 
-  MapView(KVLog<K, V> store) {
+  MapView(TypedStore<K, V> store) {
     this.store = store;
   }
 
@@ -61,7 +61,7 @@ final class MapView<K, V> extends AbstractMap<K, V> implements ConcurrentMap<K, 
       return false;
     }
     for (; ; ) {
-      KVLog.Current<V> now = store.current(cast(key));
+      TypedStore.Current<V> now = store.current(cast(key));
       if (now == null || !now.value().equals(value)) {
         return false;
       }
@@ -76,7 +76,7 @@ final class MapView<K, V> extends AbstractMap<K, V> implements ConcurrentMap<K, 
     Objects.requireNonNull(oldValue, "oldValue must not be null");
     Objects.requireNonNull(newValue, "newValue must not be null");
     for (; ; ) {
-      KVLog.Current<V> now = store.current(key);
+      TypedStore.Current<V> now = store.current(key);
       if (now == null || !now.value().equals(oldValue)) {
         return false;
       }
@@ -90,7 +90,7 @@ final class MapView<K, V> extends AbstractMap<K, V> implements ConcurrentMap<K, 
   public V replace(K key, V value) {
     Objects.requireNonNull(value, "value must not be null");
     for (; ; ) {
-      KVLog.Current<V> now = store.current(key);
+      TypedStore.Current<V> now = store.current(key);
       if (now == null) {
         return null;
       }

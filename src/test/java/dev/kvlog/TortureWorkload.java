@@ -159,7 +159,7 @@ final class TortureWorkload {
     long seed = Long.parseLong(args[1]);
     String ackPrefix = args[2];
     String synchronous = args[3];
-    KVLog.Builder<String, String> builder = KVLog.builder(db);
+    KVLogBuilder<String, String> builder = KVLog.builder(db);
     if (!synchronous.equals("FULL")) {
       builder.weakSynchronousForTests(synchronous);
     }
