@@ -115,7 +115,7 @@ public final class SqliteProvider implements BackendProvider {
             new Housekeeper(
                 files, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
         SqliteWriter log =
-            SqliteWriter.open(file, writer, groupCommit, housekeeper::afterCommit, stats);
+            new SqliteWriter(file, writer, groupCommit, housekeeper::afterCommit, stats);
         housekeeper.start(log::pollExternalChanges);
         return new SqliteBackend(files, ownerLock, database, log, housekeeper, stats, version);
       } catch (SQLException | RuntimeException e) {

@@ -89,7 +89,14 @@ final class SqliteWriter implements AutoCloseable {
   private PreparedStatement rollback;
   private boolean closed;
 
-  private SqliteWriter(
+  /**
+   * Loads the table into a new cache on {@code connection}, which the writer then owns, and returns
+   * the writer.
+   *
+   * @param afterCommit runs after each successful commit, holding the writer lock, with the writer
+   *     connection (the housekeeper's checkpoint step); its failures are only logged
+   */
+  SqliteWriter(
       Path path,
       Connection connection,
       boolean groupCommit,
@@ -107,23 +114,6 @@ final class SqliteWriter implements AutoCloseable {
         new GroupCommitter<>(
             path.toString(), groupCommit, this::commitGroup, this::failUnexpectedly);
     prepare();
-  }
-
-  /**
-   * Loads the table into a new cache on {@code connection}, which the writer then owns, and returns
-   * the writer.
-   *
-   * @param afterCommit runs after each successful commit, holding the writer lock, with the writer
-   *     connection (the housekeeper's checkpoint step); its failures are only logged
-   */
-  static SqliteWriter open(
-      Path path,
-      Connection connection,
-      boolean groupCommit,
-      Consumer<Connection> afterCommit,
-      CommitStats stats)
-      throws SQLException {
-    return new SqliteWriter(path, connection, groupCommit, afterCommit, stats);
   }
 
   /** The cache this writer keeps equal to the table. */

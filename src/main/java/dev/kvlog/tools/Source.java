@@ -6,6 +6,8 @@ import dev.kvlog.sqlite.KVLogReader;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
+import java.util.function.IntSupplier;
 
 /**
  * A store opened only for reading, for tools: a SQLite file through {@link KVLogReader} (read-only,
@@ -34,33 +36,8 @@ public interface Source extends AutoCloseable {
 
   /** The existing store file {@code file}, read-only, whether or not another process owns it. */
   static Source sqlite(Path file) {
-    KVLogReader reader = KVLogReader.open(file);
-    return new Source() {
-      @Override
-      public Optional<String> get(String key) {
-        return reader.get(key);
-      }
-
-      @Override
-      public void forEach(String from, String to, BiConsumer<String, String> action) {
-        reader.forEach(from, to, action);
-      }
-
-      @Override
-      public int size() {
-        return reader.size();
-      }
-
-      @Override
-      public int schemaVersion() {
-        return reader.schemaVersion();
-      }
-
-      @Override
-      public void close() {
-        reader.close();
-      }
-    };
+    KVLogReader r = KVLogReader.open(file);
+    return new Reader(r::get, r::forEach, r::size, r::schemaVersion, r::close);
   }
 
   /**
@@ -68,32 +45,47 @@ public interface Source extends AutoCloseable {
    * with its secrets masked). Refused if the schema holds no KVLog store: nothing is created.
    */
   static Source postgres(String url, String where) {
-    PostgresReader reader = PostgresReader.open(url, where);
-    return new Source() {
-      @Override
-      public Optional<String> get(String key) {
-        return reader.get(key);
-      }
+    PostgresReader r = PostgresReader.open(url, where);
+    return new Reader(r::get, r::forEach, r::size, r::schemaVersion, r::close);
+  }
 
-      @Override
-      public void forEach(String from, String to, BiConsumer<String, String> action) {
-        reader.forEach(from, to, action);
-      }
+  /** A range read, as {@link #forEach}. */
+  @FunctionalInterface
+  interface RangeRead {
+    void forEach(String from, String to, BiConsumer<String, String> action);
+  }
 
-      @Override
-      public int size() {
-        return reader.size();
-      }
+  /** A backend's read-only reader seen as a {@link Source}: each method is the reader's own. */
+  record Reader(
+      Function<String, Optional<String>> getter,
+      RangeRead ranges,
+      IntSupplier sizer,
+      IntSupplier version,
+      Runnable closer)
+      implements Source {
+    @Override
+    public Optional<String> get(String key) {
+      return getter.apply(key);
+    }
 
-      @Override
-      public int schemaVersion() {
-        return reader.schemaVersion();
-      }
+    @Override
+    public void forEach(String from, String to, BiConsumer<String, String> action) {
+      ranges.forEach(from, to, action);
+    }
 
-      @Override
-      public void close() {
-        reader.close();
-      }
-    };
+    @Override
+    public int size() {
+      return sizer.getAsInt();
+    }
+
+    @Override
+    public int schemaVersion() {
+      return version.getAsInt();
+    }
+
+    @Override
+    public void close() {
+      closer.run();
+    }
   }
 }
