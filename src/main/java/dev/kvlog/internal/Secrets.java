@@ -15,9 +15,18 @@ import java.util.regex.Pattern;
  * (stateless).
  */
 public final class Secrets {
-  private static final Pattern USER_INFO = Pattern.compile("//([^/@?#]*)@");
+  /**
+   * User-info ends at the last '@' before the query: a password may hold '/', '@' or '#' (cut at
+   * the first of them, the rest of it was printed). Taking too much only masks more.
+   */
+  private static final Pattern USER_INFO = Pattern.compile("//([^?]*)@");
+
+  /**
+   * A value ends at '&' only: pgjdbc keeps '/', '@', '#' and ';' in a parameter value, so a
+   * password {@code top#secret} is all of it, not {@code top}.
+   */
   private static final Pattern SECRET_PARAMETER =
-      Pattern.compile("(?i)[?&;]([a-z]*(?:password|secret|token|key)[a-z]*)=([^&;#]*)");
+      Pattern.compile("(?i)[?&;]([a-z]*(?:password|secret|token|key)[a-z]*)=([^&]*)");
 
   private Secrets() {}
 
