@@ -132,7 +132,7 @@ public final class KVLog<K, V> extends TypedStore<K, V> {
    */
   public static <K, V> KVLogBuilder<K, V> builder(Path file, Codec<K> keys, Codec<V> values) {
     Objects.requireNonNull(file, "file must not be null");
-    return new KVLogBuilder<>(Backends.SQLITE_PREFIX + file, keys, values);
+    return new KVLogBuilder<>(Backends.sqliteUrl(file), keys, values);
   }
 
   /**
@@ -195,7 +195,7 @@ public final class KVLog<K, V> extends TypedStore<K, V> {
    */
   public static List<String> check(Path file) {
     Objects.requireNonNull(file, "file");
-    String url = Backends.SQLITE_PREFIX + file;
+    String url = Backends.sqliteUrl(file);
     return Backends.provider(url).check(url);
   }
 

@@ -1,6 +1,7 @@
 package dev.kvlog.cli;
 
 import dev.kvlog.internal.Secrets;
+import dev.kvlog.sqlite.SqliteProvider;
 import dev.kvlog.tools.Location;
 import java.nio.file.Path;
 import java.util.List;
@@ -66,49 +67,17 @@ final class Targets {
   }
 
   /**
-   * The file of {@code jdbc:sqlite:PATH} or of an SQLite URI filename {@code jdbc:sqlite:file:PATH}
-   * ({@code file:///abs/path} too). Parameters are refused: KVLog sets the connection's mode and
-   * pragmas itself, and a parameter such as {@code mode=ro} or {@code mode=memory} would silently
-   * change what the command does.
+   * The file of a {@code jdbc:sqlite:} URL, read exactly as the library reads it ({@link
+   * SqliteProvider#file(String, String)}): parameters, in-memory databases and empty names are
+   * refused, since a parameter such as {@code mode=ro} or {@code mode=memory} would silently change
+   * what the command does.
    */
   private static Path sqliteFile(String url) {
-    String rest = url.substring("jdbc:sqlite:".length());
-    String shown = redact(url, secretsOf(url));
-    int query = rest.indexOf('?');
-    if (query >= 0) {
-      throw new Main.Refused(
-          shown
-              + ": URL parameters ("
-              + rest.substring(query + 1)
-              + ") are not supported; KVLog sets the SQLite connection's mode and pragmas itself."
-              + " Give the file alone: --url jdbc:sqlite:"
-              + plain(rest.substring(0, query)));
+    try {
+      return SqliteProvider.file(url, "--url ");
+    } catch (IllegalArgumentException e) {
+      throw new Main.Refused(e.getMessage());
     }
-    String path = plain(rest);
-    if (path.isEmpty() || path.equals(":memory:") || path.contains("%")) {
-      throw new Main.Refused(
-          shown
-              + " does not name a store file; use --file PATH or --url jdbc:sqlite:PATH (no"
-              + " in-memory databases, no %-escapes)");
-    }
-    return Path.of(path);
-  }
-
-  /** The path of an SQLite URI filename ({@code file:}), or {@code rest} itself. */
-  private static String plain(String rest) {
-    if (!rest.startsWith("file:")) {
-      return rest;
-    }
-    String p = rest.substring("file:".length());
-    if (p.startsWith("//")) { // file://AUTHORITY/path: only an empty authority or localhost
-      String authority = p.substring(2, p.indexOf('/', 2) < 0 ? p.length() : p.indexOf('/', 2));
-      if (!authority.isEmpty() && !authority.equals("localhost")) {
-        throw new Main.Refused(
-            "jdbc:sqlite:" + rest + " names host " + authority + "; give a local file path");
-      }
-      p = p.substring(2 + authority.length());
-    }
-    return p;
   }
 
   /** Every secret written in {@code url}; see {@link Secrets#of}. */

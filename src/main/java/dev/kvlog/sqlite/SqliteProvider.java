@@ -2,9 +2,11 @@ package dev.kvlog.sqlite;
 
 import dev.kvlog.KVLogException;
 import dev.kvlog.StoreOpenException;
+import dev.kvlog.internal.Secrets;
 import dev.kvlog.spi.Backend;
 import dev.kvlog.spi.BackendProvider;
 import dev.kvlog.spi.Settings;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -45,9 +47,114 @@ public final class SqliteProvider implements BackendProvider {
     return url.startsWith(PREFIX);
   }
 
-  /** The file a {@code jdbc:sqlite:} URL names. */
+  /** The file a {@code jdbc:sqlite:} URL names; see {@link #file(String, String)}. */
   public static Path file(String url) {
-    return Path.of(url.substring(PREFIX.length()));
+    return file(url, "");
+  }
+
+  /**
+   * The file of {@code jdbc:sqlite:PATH} or of an SQLite URI filename {@code jdbc:sqlite:file:PATH}
+   * ({@code file:///abs/path} and {@code file://localhost/abs/path} too, with %-escapes decoded as
+   * SQLite decodes them). The one reading of these URLs, for the library and the command line:
+   * taken literally, {@code file:/d/kv.db} opened a new store at {@code ./file:/d/kv.db}. Refused,
+   * because KVLog cannot honour them: parameters (KVLog sets the connection's mode and pragmas
+   * itself, and {@code mode=ro} or {@code mode=memory} would silently change what a store does),
+   * in-memory databases (a store is a file), an empty name, another host, and %-escapes outside a
+   * {@code file:} URI (SQLite takes them literally there, a reader would not).
+   *
+   * @param url a {@code jdbc:sqlite:} URL
+   * @param option how the caller's user gives a URL, for messages: {@code ""} for the library,
+   *     {@code "--url "} for the command line
+   * @throws IllegalArgumentException saying why and what to write instead
+   */
+  public static Path file(String url, String option) {
+    if (!url.startsWith(PREFIX)) {
+      throw new IllegalArgumentException(
+          Secrets.redact(url) + " is not a " + PREFIX + " URL; give " + option + PREFIX + "FILE");
+    }
+    String rest = url.substring(PREFIX.length());
+    int query = rest.indexOf('?');
+    if (query >= 0) {
+      throw new IllegalArgumentException(
+          Secrets.redact(url)
+              + ": URL parameters ("
+              + Secrets.redact(rest.substring(query + 1), Secrets.of(url))
+              + ") are not supported; KVLog sets the SQLite connection's mode and pragmas itself."
+              + " Give the file alone: "
+              + option
+              + PREFIX
+              + Secrets.redact(alone(url, rest.substring(0, query)), Secrets.of(url)));
+    }
+    boolean uri = rest.startsWith("file:");
+    String path = uri ? decode(url, uriPath(url, rest.substring("file:".length()))) : rest;
+    if (path.isEmpty() || path.equals(":memory:") || (!uri && path.contains("%"))) {
+      throw new IllegalArgumentException(
+          Secrets.redact(url)
+              + " does not name a store file: a KVLog store is a file (no in-memory databases),"
+              + " and %-escapes are read only in a file: URI; give "
+              + option
+              + PREFIX
+              + "PATH"
+              + (option.isEmpty() ? " or KVLog.open(Path)" : " or --file PATH"));
+    }
+    return Path.of(path);
+  }
+
+  /** {@code rest} in the plain form if it is a {@code file:} URI that can be written so. */
+  private static String alone(String url, String rest) {
+    if (rest.startsWith("file:")) {
+      try {
+        String path = decode(url, uriPath(url, rest.substring("file:".length())));
+        if (!path.contains("%") && !path.contains("?") && !path.startsWith("file:")) {
+          return path;
+        }
+      } catch (IllegalArgumentException notAPath) {
+        // shown as written
+      }
+    }
+    return rest;
+  }
+
+  /** The path of {@code file:P}: {@code P} without an empty or {@code localhost} authority. */
+  private static String uriPath(String url, String p) {
+    if (!p.startsWith("//")) {
+      return p;
+    }
+    int slash = p.indexOf('/', 2);
+    String authority = p.substring(2, slash < 0 ? p.length() : slash);
+    if (!authority.isEmpty() && !authority.equals("localhost")) {
+      throw new IllegalArgumentException(
+          Secrets.redact(url) + " names host " + authority + "; give a local file path");
+    }
+    return p.substring(2 + authority.length());
+  }
+
+  /** {@code p} with its %HH escapes decoded as UTF-8, as SQLite reads a URI filename. */
+  private static String decode(String url, String p) {
+    if (p.indexOf('%') < 0) {
+      return p;
+    }
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < p.length(); ) {
+      char c = p.charAt(i);
+      if (c == '%') {
+        int hi = i + 2 < p.length() ? Character.digit(p.charAt(i + 1), 16) : -1;
+        int lo = hi >= 0 ? Character.digit(p.charAt(i + 2), 16) : -1;
+        if (lo < 0 || (hi == 0 && lo == 0)) {
+          throw new IllegalArgumentException(
+              Secrets.redact(url)
+                  + ": a % in a file: URI starts an escape of two hex digits (not %00); write a"
+                  + " % in a file name as %25");
+        }
+        bytes.write(hi * 16 + lo);
+        i += 3;
+      } else {
+        int end = i + Character.charCount(p.codePointAt(i));
+        bytes.writeBytes(p.substring(i, end).getBytes(StandardCharsets.UTF_8));
+        i = end;
+      }
+    }
+    return bytes.toString(StandardCharsets.UTF_8);
   }
 
   @Override
@@ -64,6 +171,7 @@ public final class SqliteProvider implements BackendProvider {
    */
   @Override
   public Backend open(String url, Settings settings) {
+    Path named = file(url); // a URL KVLog cannot honour is refused before anything is touched
     settings.refuseAllBut("a " + PREFIX + " store", OPTIONS);
     Duration busyTimeout = orElse(settings.busyTimeout(), Duration.ofSeconds(5));
     boolean groupCommit = orElse(settings.groupCommit(), true);
@@ -83,7 +191,7 @@ public final class SqliteProvider implements BackendProvider {
     boolean weakSyncForTests = settings.properties().containsKey(WEAK_SYNC_FOR_TESTS);
 
     // One owner per file, whatever the path: the real path names every file of the store.
-    StoreFileSet files = StoreFileSet.of(StoreFiles.checkPath(file(url)));
+    StoreFileSet files = StoreFileSet.of(StoreFiles.checkPath(named));
     Path file = files.database();
     OwnerLock ownerLock = OwnerLock.reserve(files);
     boolean[] sidecars = null;
