@@ -58,7 +58,10 @@ class SqliteUrlTest {
             "jdbc:sqlite:file:" + dir.resolve("p.db") + "?mode=memory&cache=shared",
             "jdbc:sqlite:",
             "jdbc:sqlite:file:",
-            "jdbc:sqlite:file://db.example/x.db")) {
+            "jdbc:sqlite:file://db.example/x.db",
+            "jdbc:sqlite:" + dir.resolve("50%.db"),
+            "jdbc:sqlite:file:" + dir.resolve("a%zz.db"),
+            "jdbc:sqlite:file:" + dir.resolve("a%00.db"))) {
       Throwable e = catchThrowable(() -> KVLog.connect(url).close());
       assertThat(e).as(url).isInstanceOf(IllegalArgumentException.class);
       assertThat(e.getMessage()).as(url).contains("jdbc:sqlite:");
@@ -71,6 +74,17 @@ class SqliteUrlTest {
         .hasMessageContaining("jdbc:sqlite:" + dir.resolve("p.db"));
     assertThat(catchThrowable(() -> KVLog.connect("jdbc:sqlite::memory:")))
         .hasMessageContaining("in-memory");
+  }
+
+  @Test
+  void connect_uriFilenameWithEscapes_opensTheDecodedName() {
+    try (KVLog<String, String> kv =
+        KVLog.connect("jdbc:sqlite:file:" + dir.resolve("a%3Fb%20c%25.db"))) {
+      kv.set("k", "v");
+    }
+    assertThat(dir.resolve("a?b c%.db")).isRegularFile();
+    assertThat(catchThrowable(() -> KVLog.connect("jdbc:sqlite:" + dir.resolve("50%.db"))))
+        .hasMessageContaining("%25");
   }
 
   /** The Path factories name a file literally, whatever characters its name holds. */

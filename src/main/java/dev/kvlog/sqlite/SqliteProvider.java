@@ -6,6 +6,7 @@ import dev.kvlog.internal.Secrets;
 import dev.kvlog.spi.Backend;
 import dev.kvlog.spi.BackendProvider;
 import dev.kvlog.spi.Settings;
+import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -87,15 +88,25 @@ public final class SqliteProvider implements BackendProvider {
     }
     boolean uri = rest.startsWith("file:");
     String path = uri ? decode(url, uriPath(url, rest.substring("file:".length()))) : rest;
-    if (path.isEmpty() || path.equals(":memory:") || (!uri && path.contains("%"))) {
+    if (path.isEmpty() || path.equals(":memory:")) {
       throw new IllegalArgumentException(
           Secrets.redact(url)
-              + " does not name a store file: a KVLog store is a file (no in-memory databases),"
-              + " and %-escapes are read only in a file: URI; give "
+              + " does not name a store file: a KVLog store is a file, never an in-memory"
+              + " database; give "
               + option
               + PREFIX
               + "PATH"
               + (option.isEmpty() ? " or KVLog.open(Path)" : " or --file PATH"));
+    }
+    if (!uri && path.contains("%")) {
+      // SQLite would take it literally, a reader of the URL might not: say it one way only.
+      throw new IllegalArgumentException(
+          Secrets.redact(url)
+              + ": a % is read only in the URI form; give "
+              + option
+              + PREFIX
+              + "file:PATH with each % written as %25"
+              + (option.isEmpty() ? ", or KVLog.open(Path)" : ", or --file PATH"));
     }
     return Path.of(path);
   }
@@ -134,7 +145,7 @@ public final class SqliteProvider implements BackendProvider {
     if (p.indexOf('%') < 0) {
       return p;
     }
-    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     for (int i = 0; i < p.length(); ) {
       char c = p.charAt(i);
       if (c == '%') {
