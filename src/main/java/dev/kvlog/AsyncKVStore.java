@@ -5,7 +5,9 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The asynchronous view of a {@link KVStore}: the same operations and guarantees, completed on an
- * executor. A future returned by a write completes only after the change is durable; it completes
+ * executor. Keys, values and batches are encoded and checked when a method is called, on the
+ * calling thread, so changing an object or a {@link WriteBatch} afterwards changes nothing stored.
+ * A future returned by a write completes only after the change is durable; it completes
  * exceptionally with the exception the synchronous call would throw.
  *
  * <p>Thread-safe. Obtain one from {@link KVLog#async()} or {@link

@@ -10,15 +10,19 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
- * {@link AsyncKVStore} over a {@link KVStore}: each write is the synchronous call, run on an
- * executor; {@code get} completes at once. Thread-safe.
+ * {@link AsyncKVStore} over a {@link TypedStore}: each write is prepared on the calling thread
+ * (keys, values and batches encoded and checked, exactly as the synchronous call does), and the
+ * prepared backend call runs on the executor; {@code get} completes at once. Encoding when called
+ * keeps the README's promise that changing an object (or reusing a {@link WriteBatch}) after the
+ * call changes nothing stored, whenever the executor gets to the task. A preparation failure
+ * completes the future exceptionally with the exception the synchronous call throws. Thread-safe.
  */
 final class AsyncView<K, V> implements AsyncKVStore<K, V> {
-  private final KVStore<K, V> store;
+  private final TypedStore<K, V> store;
   private final Executor executor;
   private final Supplier<StoreClosedException> closed; // null while the store is open
 
-  AsyncView(KVStore<K, V> store, Executor executor, Supplier<StoreClosedException> closed) {
+  AsyncView(TypedStore<K, V> store, Executor executor, Supplier<StoreClosedException> closed) {
     this.store = store;
     this.executor = executor;
     this.closed = closed;
@@ -26,42 +30,44 @@ final class AsyncView<K, V> implements AsyncKVStore<K, V> {
 
   @Override
   public CompletableFuture<Optional<V>> get(K key) {
-    return call(() -> store.get(key), Runnable::run);
+    return call(() -> () -> store.get(key), Runnable::run);
   }
 
   @Override
   public CompletableFuture<Optional<V>> set(K key, V value) {
-    return call(() -> store.set(key, value), executor);
+    return call(() -> store.prepareSet(key, value), executor);
   }
 
   @Override
   public CompletableFuture<Optional<V>> delete(K key) {
-    return call(() -> store.delete(key), executor);
+    return call(() -> store.prepareDelete(key), executor);
   }
 
   @Override
   public CompletableFuture<Optional<V>> setIfAbsent(K key, V value) {
-    return call(() -> store.setIfAbsent(key, value), executor);
+    return call(() -> store.prepareSetIfAbsent(key, value), executor);
   }
 
   @Override
   public CompletableFuture<Boolean> compareAndSet(K key, V expected, V newValue) {
-    return call(() -> store.compareAndSet(key, expected, newValue), executor);
+    return call(() -> store.prepareCompareAndSet(key, expected, newValue), executor);
   }
 
   @Override
   public CompletableFuture<Void> write(WriteBatch<K, V> batch) {
-    return call(
-        () -> {
-          store.write(batch);
-          return null;
-        },
-        executor);
+    return call(() -> store.prepareWrite(batch), executor);
   }
 
-  private <T> CompletableFuture<T> call(Supplier<T> op, Executor on) {
+  /** Prepares the operation here, on the calling thread, and runs what it prepared {@code on}. */
+  private <T> CompletableFuture<T> call(Supplier<TypedStore.Prepared<T>> prepare, Executor on) {
+    TypedStore.Prepared<T> op;
     try {
-      return CompletableFuture.supplyAsync(op, on);
+      op = prepare.get();
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+    try {
+      return CompletableFuture.supplyAsync(op::run, on);
     } catch (RejectedExecutionException e) {
       // The default executor is shut down by close(); a caller's executor may refuse for its own
       // reasons.

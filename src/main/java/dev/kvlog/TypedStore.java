@@ -27,6 +27,12 @@ import java.util.stream.Stream;
  * {@link StoreClosedException} rather than answer "absent". A backend failure that races close is
  * reported as the store being closed, with the failure suppressed.
  *
+ * <p><b>Encoded when called.</b> Every write is prepared first: its keys and values are encoded and
+ * checked on the calling thread, into a {@link Prepared} operation that holds only text; the
+ * synchronous method runs it at once, and {@link AsyncView} runs the same operation on its
+ * executor. So an object (or {@link WriteBatch}) the caller changes after the call returns changes
+ * nothing stored, and an encoding failure is the same exception on either path.
+ *
  * <p>Thread-safe.
  *
  * @param <K> key type
@@ -90,10 +96,16 @@ abstract class TypedStore<K, V> implements KVStore<K, V> {
    */
   @Override
   public Optional<V> set(K key, V value) {
+    return prepareSet(key, value).run();
+  }
+
+  final Prepared<Optional<V>> prepareSet(K key, V value) {
     String k = typed.key(key, true);
     String v = typed.encodeValue(value);
-    checkOpen();
-    return Optional.ofNullable(backend.set(k, v, typed.priorOf(k)));
+    return () -> {
+      checkOpen();
+      return Optional.ofNullable(backend.set(k, v, typed.priorOf(k)));
+    };
   }
 
   /**
@@ -106,9 +118,15 @@ abstract class TypedStore<K, V> implements KVStore<K, V> {
    */
   @Override
   public Optional<V> delete(K key) {
+    return prepareDelete(key).run();
+  }
+
+  final Prepared<Optional<V>> prepareDelete(K key) {
     String k = typed.key(key, false);
-    checkOpen();
-    return Optional.ofNullable(backend.delete(k, typed.priorOf(k)));
+    return () -> {
+      checkOpen();
+      return Optional.ofNullable(backend.delete(k, typed.priorOf(k)));
+    };
   }
 
   /**
@@ -121,10 +139,16 @@ abstract class TypedStore<K, V> implements KVStore<K, V> {
    */
   @Override
   public Optional<V> setIfAbsent(K key, V value) {
+    return prepareSetIfAbsent(key, value).run();
+  }
+
+  final Prepared<Optional<V>> prepareSetIfAbsent(K key, V value) {
     String k = typed.key(key, true);
     String v = typed.encodeValue(value);
-    checkOpen();
-    return Optional.ofNullable(backend.setIfAbsent(k, v, typed.priorOf(k)));
+    return () -> {
+      checkOpen();
+      return Optional.ofNullable(backend.setIfAbsent(k, v, typed.priorOf(k)));
+    };
   }
 
   /**
@@ -137,26 +161,49 @@ abstract class TypedStore<K, V> implements KVStore<K, V> {
    */
   @Override
   public boolean compareAndSet(K key, V expected, V newValue) {
+    return prepareCompareAndSet(key, expected, newValue).run();
+  }
+
+  final Prepared<Boolean> prepareCompareAndSet(K key, V expected, V newValue) {
     String k = typed.key(key, newValue != null);
     String e = expected == null ? null : typed.encodeValue(expected);
     String n = newValue == null ? null : typed.encodeValue(newValue);
-    checkOpen();
-    return backend.compareAndSet(k, e, n);
+    return () -> {
+      checkOpen();
+      return backend.compareAndSet(k, e, n);
+    };
   }
 
   /** {@inheritDoc} */
   @Override
   public void write(WriteBatch<K, V> batch) {
+    prepareWrite(batch).run();
+  }
+
+  /** The batch's changes, encoded now: the batch may be changed or reused once this returns. */
+  final Prepared<Void> prepareWrite(WriteBatch<K, V> batch) {
     Objects.requireNonNull(batch, "batch");
     List<Change> changes = new ArrayList<>(batch.size());
     batch.forEach(
         (k, v) ->
             changes.add(
                 new Change(typed.key(k, v != null), v == null ? null : typed.encodeValue(v))));
-    checkOpen();
-    if (!changes.isEmpty()) {
-      backend.apply(changes);
-    }
+    return () -> {
+      checkOpen();
+      if (!changes.isEmpty()) {
+        backend.apply(changes);
+      }
+      return null;
+    };
+  }
+
+  /**
+   * A write whose keys and values are already encoded and checked: what is left is the closed check
+   * and the backend call, run on the calling thread or on an executor.
+   */
+  @FunctionalInterface
+  interface Prepared<T> {
+    T run();
   }
 
   /** {@inheritDoc} */

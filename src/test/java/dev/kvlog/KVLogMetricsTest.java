@@ -109,6 +109,63 @@ class KVLogMetricsTest {
     assertThat(registry.getMeters()).hasSizeGreaterThan(10);
   }
 
+  /**
+   * Micrometer ignores a second registration of a meter with the same name and tags: binding the
+   * reopened store must still make the meters read it, not the closed one (NaN forever).
+   */
+  @Test
+  void sqlite_bindingAgainAfterReopen_readsTheNewStore() {
+    MeterRegistry registry = new SimpleMeterRegistry();
+    Path file = dir.resolve("kv.db");
+    try (KVLog<String, String> first = KVLog.open(file)) {
+      new KVLogMetrics(first, "app", "orders").bindTo(registry);
+      first.set("a", "1");
+      assertThat(gauge(registry, "kvlog.entries")).isEqualTo(1);
+    }
+    assertThat(gauge(registry, "kvlog.entries")).isNaN();
+    int meters = registry.getMeters().size();
+    try (KVLog<String, String> second = KVLog.open(file)) {
+      new KVLogMetrics(second, "app", "orders").bindTo(registry);
+      assertThat(registry.getMeters()).as("the same meters, not new ones").hasSize(meters);
+      second.set("b", "2");
+      second.set("c", "3");
+      assertThat(gauge(registry, "kvlog.entries")).isEqualTo(3);
+      assertThat(gauge(registry, "kvlog.schema.version")).isEqualTo(second.schemaVersion());
+      KVLogStats stats = second.stats();
+      assertThat(counter(registry, "kvlog.commits")).isEqualTo(stats.commits());
+      assertThat(gauge(registry, "kvlog.database.size")).isEqualTo(stats.databaseBytes());
+      assertThat(
+              registry
+                  .get("kvlog.commit.latency")
+                  .tag("quantile", "0.5")
+                  .timeGauge()
+                  .value(TimeUnit.MICROSECONDS))
+          .isCloseTo(stats.commitP50Micros(), within(0.001));
+    }
+    // Other tags are other meters: binding them leaves these alone.
+    try (KVLog<String, String> third = KVLog.open(file)) {
+      new KVLogMetrics(third, "app", "billing").bindTo(registry);
+      assertThat(registry.get("kvlog.entries").tag("app", "billing").gauge().value()).isEqualTo(3);
+      assertThat(registry.get("kvlog.entries").tag("app", "orders").gauge().value()).isNaN();
+    }
+  }
+
+  @Test
+  void postgres_bindingAgainAfterReopen_readsTheNewStore() {
+    MeterRegistry registry = new SimpleMeterRegistry();
+    try (KVLog<String, String> first = KVLog.connect(schema.url())) {
+      new KVLogMetrics(first).bindTo(registry);
+      first.set("a", "1");
+    }
+    assertThat(gauge(registry, "kvlog.entries")).isNaN();
+    try (KVLog<String, String> second = KVLog.connect(schema.url())) {
+      new KVLogMetrics(second).bindTo(registry);
+      second.set("b", "2");
+      assertThat(gauge(registry, "kvlog.entries")).isEqualTo(2);
+      assertThat(gauge(registry, "kvlog.schema.version")).isEqualTo(second.schemaVersion());
+    }
+  }
+
   @Test
   void postgres_bindsWhatTheFacadeOffers_taggedWithoutPassword() {
     MeterRegistry registry = new SimpleMeterRegistry();

@@ -410,6 +410,109 @@ abstract class KVStoreContract {
     }
   }
 
+  /** A mutable value, to see when the store encodes it. */
+  static final class Box {
+    volatile int x;
+
+    Box(int x) {
+      this.x = x;
+    }
+  }
+
+  static final Codec<Box> BOX =
+      new Codec<>() {
+        @Override
+        public String encode(Box value) {
+          return Integer.toString(value.x);
+        }
+
+        @Override
+        public Box decode(String text) {
+          return new Box(Integer.parseInt(text));
+        }
+      };
+
+  /**
+   * The README: "a value is encoded when set is called, so changing an object afterwards changes
+   * nothing stored", and a WriteBatch is "reusable after it was written". So the asynchronous view
+   * encodes on the calling thread, even while its executor is busy, and reports an encoding failure
+   * with the exception the synchronous call throws.
+   */
+  @Test
+  void async_encodesWhenCalled_notWhenTheTaskRuns() throws Exception {
+    try (KVLog<String, Box> store = open(Codecs.string(), BOX)) {
+      ExecutorService one = Executors.newSingleThreadExecutor();
+      try {
+        CountDownLatch release = new CountDownLatch(1);
+        one.execute(
+            () -> {
+              try {
+                release.await();
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            });
+        AsyncKVStore<String, Box> async = store.async(one);
+        Box b = new Box(1);
+        CompletableFuture<Optional<Box>> set = async.set("k", b);
+        Box c = new Box(1);
+        CompletableFuture<Optional<Box>> absent = async.setIfAbsent("c", c);
+        Box n = new Box(1);
+        CompletableFuture<Boolean> cas = async.compareAndSet("n", null, n);
+        WriteBatch<String, Box> batch = new WriteBatch<String, Box>().set("b1", new Box(1));
+        CompletableFuture<Void> written = async.write(batch);
+        b.x = 2;
+        c.x = 2;
+        n.x = 2;
+        batch.set("b2", new Box(1)); // reusable after it was written, and not read by the task
+        release.countDown();
+        assertThat(set.get(30, TimeUnit.SECONDS)).isEmpty();
+        assertThat(absent.get(30, TimeUnit.SECONDS)).isEmpty();
+        assertThat(cas.get(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(written.get(30, TimeUnit.SECONDS)).isNull();
+        assertThat(store.get("k").map(v -> v.x)).contains(1);
+        assertThat(store.get("c").map(v -> v.x)).contains(1);
+        assertThat(store.get("n").map(v -> v.x)).contains(1);
+        assertThat(store.get("b1").map(v -> v.x)).contains(1);
+        assertThat(store.get("b2")).as("added to the batch after write was called").isEmpty();
+      } finally {
+        one.shutdown();
+      }
+    }
+    // (Opened after the first store is closed: SQLite has one owner per file.)
+    // An encoding failure: the exception the synchronous call throws, the store unchanged.
+    Codec<String> refusing =
+        new Codec<>() {
+          @Override
+          public String encode(String value) {
+            throw new IllegalStateException("cannot encode " + value);
+          }
+
+          @Override
+          public String decode(String text) {
+            return text;
+          }
+        };
+    try (KVLog<String, String> strict = open(Codecs.string(), refusing)) {
+      // An executor that never runs its tasks: the failure is known before any task runs.
+      AsyncKVStore<String, String> strictAsync = strict.async(task -> {});
+      assertThatThrownBy(() -> strict.set("x", "1")).isInstanceOf(IllegalStateException.class);
+      for (CompletableFuture<?> f :
+          List.of(
+              strictAsync.set("x", "1"),
+              strictAsync.setIfAbsent("x", "1"),
+              strictAsync.compareAndSet("x", null, "1"),
+              strictAsync.write(new WriteBatch<String, String>().set("x", "1")))) {
+        assertThat(f)
+            .failsWithin(0, TimeUnit.SECONDS)
+            .withThrowableOfType(ExecutionException.class)
+            .withCauseInstanceOf(IllegalStateException.class)
+            .withMessageContaining("cannot encode 1");
+      }
+      assertThat(strict.get("x")).isEmpty();
+    }
+  }
+
   // ---- the map view ----
 
   @Test

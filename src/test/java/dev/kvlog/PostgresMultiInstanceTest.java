@@ -8,13 +8,24 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -75,6 +86,162 @@ class PostgresMultiInstanceTest {
       awaitValue(a, "from-b", "b49");
       b.delete("from-a");
       awaitValue(a, "from-a", null);
+    }
+  }
+
+  /**
+   * Two instances write batches over the same keys, one in ascending and one in descending order,
+   * at once. Row locks taken in the caller's order deadlock (PostgreSQL breaks each after
+   * deadlock_timeout, and the write is retried: correct, but about a second each); taken in the key
+   * column's order they never do. A third client meanwhile locks the rows of the keys the two
+   * orders disagree on with {@code ORDER BY key FOR UPDATE}, as the PostgreSQL documentation
+   * advises: it deadlocks with KVLog unless KVLog's order is the key column's (code points), not
+   * String's (UTF-16). Measured in a database of the test's own, since pg_stat_database counts per
+   * database and other tests share the test database.
+   */
+  @Test
+  void oppositeOrderBatches_neverDeadlock_andAllApply() throws Exception {
+    String dbUrl = ownDatabase();
+    // Without the right to create a database: the shared one, where other tests' deadlocks count.
+    String url = dbUrl != null ? dbUrl : schema.url();
+    try {
+      long deadlocksBefore = deadlocks(url);
+      int batches = 30;
+      // Keys whose UTF-16 and code point orders differ (a supplementary character sorts after
+      // U+FFFD in the key column, before it in String.compareTo): the order must be the column's.
+      List<String> keys = new ArrayList<>();
+      for (int i = 0; i < 8; i++) {
+        keys.add("k" + i);
+      }
+      keys.add("k\uFFFD");
+      keys.add("k\uD83D\uDE00");
+      keys.add("k\uE000");
+      List<String> unicode = keys.subList(8, keys.size());
+      AtomicBoolean writing = new AtomicBoolean(true);
+      List<String> descending = new ArrayList<>(keys);
+      Collections.reverse(descending);
+      try (KVLog<String, String> a = KVLog.builder(url).open();
+          KVLog<String, String> b = KVLog.builder(url).open()) {
+        WriteBatch<String, String> initial = new WriteBatch<>();
+        keys.forEach(k -> initial.set(k, "-"));
+        a.write(initial); // rows to lock for the third client
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        CountDownLatch start = new CountDownLatch(1);
+        List<Future<?>> tasks = new ArrayList<>();
+        tasks.add(
+            pool.submit(
+                () -> {
+                  try (Connection c = DriverManager.getConnection(url);
+                      PreparedStatement lock =
+                          c.prepareStatement(
+                              "SELECT key FROM kv WHERE key = ANY(?) ORDER BY key FOR UPDATE")) {
+                    c.setAutoCommit(false);
+                    lock.setArray(1, c.createArrayOf("text", unicode.toArray()));
+                    start.await();
+                    while (writing.get()) {
+                      try {
+                        lock.executeQuery().close();
+                        c.commit();
+                      } catch (SQLException e) {
+                        c.rollback(); // a deadlock: counted by the server, asserted below
+                      }
+                    }
+                  }
+                  return null;
+                }));
+        for (int t = 0; t < 2; t++) {
+          KVLog<String, String> store = t == 0 ? a : b;
+          List<String> order = t == 0 ? keys : descending;
+          String name = t == 0 ? "a" : "b";
+          tasks.add(
+              pool.submit(
+                  () -> {
+                    start.await();
+                    for (int i = 0; i < batches; i++) {
+                      WriteBatch<String, String> batch = new WriteBatch<>();
+                      for (String k : order) {
+                        batch.set(k, name + i);
+                      }
+                      batch.set("done-" + name + i, "1");
+                      store.write(batch);
+                    }
+                    return null;
+                  }));
+        }
+        long began = System.nanoTime();
+        start.countDown();
+        for (Future<?> f : tasks.subList(1, tasks.size())) {
+          f.get(300, TimeUnit.SECONDS);
+        }
+        writing.set(false);
+        tasks.get(0).get(30, TimeUnit.SECONDS);
+        long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began);
+        pool.shutdown();
+        try (KVLog<String, String> fresh = KVLog.builder(url).open()) {
+          for (int i = 0; i < batches; i++) {
+            assertThat(fresh.get("done-a" + i)).as("batch a%d applied", i).contains("1");
+            assertThat(fresh.get("done-b" + i)).as("batch b%d applied", i).contains("1");
+          }
+          String last = fresh.get(keys.get(0)).orElseThrow();
+          assertThat(last).isIn("a" + (batches - 1), "b" + (batches - 1));
+          for (String k : keys) {
+            assertThat(fresh.get(k)).as("every key from the batch committed last").contains(last);
+          }
+        }
+        // A backend reports its statistics when idle or exiting: give the closed pools' a moment.
+        Thread.sleep(2_000);
+        assertThat(deadlocks(url) - deadlocksBefore)
+            .as("deadlocks during %d opposite-order batches (%d ms)", 2 * batches, millis)
+            .isZero();
+      }
+    } finally {
+      if (dbUrl != null) {
+        dropDatabase(dbUrl);
+      }
+    }
+  }
+
+  private static final Pattern DATABASE_IN_URL =
+      Pattern.compile("^(jdbc:postgresql://[^/?]+/)([^?]*)(.*)$");
+
+  /** A URL of a new database on the test server, or null if this user may not create one. */
+  private static String ownDatabase() {
+    String base = PostgresTestServer.url();
+    Matcher m = DATABASE_IN_URL.matcher(base);
+    if (!m.matches()) {
+      return null;
+    }
+    String name = "kvlog_deadlocks_" + Long.toHexString(System.nanoTime());
+    try (Connection c = DriverManager.getConnection(base);
+        Statement s = c.createStatement()) {
+      s.execute("CREATE DATABASE " + name);
+    } catch (SQLException e) {
+      return null;
+    }
+    return m.group(1) + name + m.group(3);
+  }
+
+  private static void dropDatabase(String dbUrl) throws SQLException {
+    Matcher m = DATABASE_IN_URL.matcher(dbUrl);
+    assertThat(m.matches()).isTrue();
+    try (Connection c = DriverManager.getConnection(PostgresTestServer.url());
+        Statement s = c.createStatement()) {
+      s.execute("DROP DATABASE IF EXISTS " + m.group(2) + " WITH (FORCE)");
+    }
+  }
+
+  /** The server's count of deadlocks detected in the database {@code url} names. */
+  private static long deadlocks(String url) throws SQLException {
+    try (Connection c = DriverManager.getConnection(url);
+        Statement s = c.createStatement()) {
+      s.execute("SELECT pg_stat_clear_snapshot()");
+      try (ResultSet rs =
+          s.executeQuery(
+              "SELECT coalesce(sum(deadlocks), 0) FROM pg_stat_database"
+                  + " WHERE datname = current_database()")) {
+        rs.next();
+        return rs.getLong(1);
+      }
     }
   }
 

@@ -8,9 +8,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.function.Function;
 import javax.sql.DataSource;
 
@@ -128,14 +128,28 @@ final class PgWriter {
     return false;
   }
 
-  /** Applies all changes in one transaction, or none; a later change to a key wins. */
+  /**
+   * Applies all changes in one transaction, or none; a later change to a key wins.
+   *
+   * <p><b>Why the keys are applied in the key column's order.</b> Each statement locks its row
+   * until the commit. Applied in the caller's order, two instances writing a,b,c and c,b,a at once
+   * each hold a row the other waits for: PostgreSQL breaks the deadlock after {@code
+   * deadlock_timeout} (a second by default) and the write is retried, correct but 20 times slower
+   * (measured: 30 such batches per instance took 43 s instead of 2 s, with 41 deadlocks). Applied
+   * in one total order that every instance shares, concurrent batches wait for each other but never
+   * deadlock. The order is the key column's ({@code COLLATE "C"}: Unicode code points, {@link
+   * Text#CODE_POINT_ORDER}), not {@link String#compareTo} (UTF-16 units, which sorts a
+   * supplementary character before U+E000..U+FFFF), so that any other client locking rows in {@code
+   * ORDER BY key} agrees with it too. Only the last change to each key is applied, so the order of
+   * a key's own changes does not matter.
+   */
   void apply(List<Change> batch) {
-    Map<String, String> changes = new LinkedHashMap<>();
+    Map<String, String> changes = new TreeMap<>(Text.CODE_POINT_ORDER);
     batch.forEach(ch -> changes.put(ch.key(), ch.value()));
     if (changes.isEmpty()) {
       return;
     }
-    String first = changes.keySet().iterator().next();
+    String first = batch.get(0).key(); // the caller's first, to recognise the batch by
     writeAll(
             changes.keySet(),
             "batch of " + changes.size() + " changes (first key " + Text.excerpt(first) + ")",
