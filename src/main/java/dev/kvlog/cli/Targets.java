@@ -48,7 +48,7 @@ final class Targets {
       return Location.file(Path.of(location));
     }
     if (location.startsWith("jdbc:postgresql:")) {
-      if (location.matches("(?s)jdbc:postgresql://[^/?#]*@.*")) {
+      if (Secrets.hasUserInfo(location)) {
         // pgjdbc reads user:secret@host as host:port, and its warning quoted the secret.
         throw new Main.Refused(
             redact(location, secretsOf(location))

@@ -30,6 +30,16 @@ public final class Secrets {
 
   private Secrets() {}
 
+  /**
+   * Whether {@code url} holds user-info ({@code //user:password@host}) before its query: pgjdbc
+   * does not take it (it reads {@code user:password} as host and port) and its warning quotes the
+   * whole URL, password included, so such URLs are refused before the driver sees them.
+   */
+  public static boolean hasUserInfo(String url) {
+    int query = url.indexOf('?');
+    return USER_INFO.matcher(query < 0 ? url : url.substring(0, query)).find();
+  }
+
   /** Every secret written in {@code url}: a user-info password, and password-like parameters. */
   public static List<String> of(String url) {
     List<String> secrets = new ArrayList<>();

@@ -1,5 +1,6 @@
 package dev.kvlog.postgres;
 
+import dev.kvlog.internal.Secrets;
 import dev.kvlog.spi.Backend;
 import dev.kvlog.spi.BackendProvider;
 import dev.kvlog.spi.Settings;
@@ -36,6 +37,12 @@ public final class PostgresProvider implements BackendProvider {
     if (!settings.properties().isEmpty()) {
       throw new IllegalArgumentException(
           "unknown PostgreSQL properties " + settings.properties().keySet());
+    }
+    if (Secrets.hasUserInfo(url)) {
+      throw new IllegalArgumentException(
+          Secrets.redact(url)
+              + ": the PostgreSQL driver does not take user:password@ in the URL; give them as"
+              + " parameters: jdbc:postgresql://host/database?user=USER&password=PASSWORD");
     }
     Integer poolSize = settings.poolSize();
     return new PostgresBackend(url, poolSize == null ? DEFAULT_POOL_SIZE : poolSize);
