@@ -226,19 +226,25 @@ public final class Database implements AutoCloseable {
   /**
    * Streams the entries with lo <= key < hi (nulls: unbounded) to {@code action}, in key order,
    * from one statement (one snapshot, held until the last row is read).
+   *
+   * @throws dev.kvlog.CorruptValueException at the first key or value that is not valid UTF-8; the
+   *     entries before it were passed to {@code action}
    */
   public static void forEachInRange(
       Connection c, String lo, String hi, java.util.function.BiConsumer<String, String> action)
       throws SQLException {
     try (PreparedStatement s =
         c.prepareStatement(
-            "SELECT key, value FROM kv WHERE key >= coalesce(?1, '')"
+            "SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv WHERE key >= coalesce(?1, '')"
                 + " AND (?2 IS NULL OR key < ?2) ORDER BY key")) {
       s.setString(1, lo);
       s.setString(2, hi);
       try (ResultSet rs = s.executeQuery()) {
         while (rs.next()) {
-          action.accept(rs.getString(1), rs.getString(2));
+          // The bytes, strictly decoded: getString would turn invalid UTF-8 another tool wrote
+          // into U+FFFD, and a reader (kvlog export, copy) would pass that on as the value.
+          String key = TableLoader.decodeStrictly(rs.getBytes(1), null);
+          action.accept(key, TableLoader.decodeStrictly(rs.getBytes(2), key));
         }
       }
     }
