@@ -285,6 +285,45 @@ public final class Database implements AutoCloseable {
     }
   }
 
+  /**
+   * {@link #checkFile} for a file that must be a KVLog store ({@code kvlog check}): the same
+   * read-only view, so it too creates no {@code -wal} or {@code -shm} and works on a closed store
+   * in a directory this process cannot write; but a file that is not a KVLog store (another
+   * application's database, or not a database) is refused rather than reported as sound or damaged,
+   * since nothing about it was checked.
+   *
+   * @return the problems found (at most 100), empty if the file is a sound store
+   * @throws StoreOpenException if the file is missing, not a KVLog store, or cannot be opened (the
+   *     cause is SQLite's error, for telling a permission problem apart)
+   */
+  public static List<String> checkStore(Path path) {
+    if (!java.nio.file.Files.isRegularFile(path)) {
+      throw new StoreOpenException(path + " does not exist or is not a file");
+    }
+    try (ReadOnlyView view = ReadOnlyView.of(path)) {
+      long applicationId = Long.parseLong(pragma(view.connection(), "application_id"));
+      if (applicationId != APPLICATION_ID) {
+        throw new StoreOpenException(
+            path
+                + " is not a KVLog store (application_id "
+                + applicationId
+                + ", expected "
+                + APPLICATION_ID
+                + "); check the path");
+      }
+      return check(view.connection(), true);
+    } catch (SQLException e) {
+      int code = Errors.primaryCode(e);
+      if (code == SQLiteErrorCode.SQLITE_NOTADB.code
+          || code == SQLiteErrorCode.SQLITE_CANTOPEN.code
+          || code == SQLiteErrorCode.SQLITE_PERM.code
+          || code == SQLiteErrorCode.SQLITE_AUTH.code) {
+        throw new StoreOpenException(Errors.describe(path, e), e);
+      }
+      return List.of(describeCheckFailure(path, e));
+    }
+  }
+
   /** Names the damage and what to do about it. */
   public static String corruptionMessage(Path path, List<String> problems) {
     return damaged(

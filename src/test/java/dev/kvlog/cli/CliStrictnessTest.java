@@ -87,4 +87,61 @@ class CliStrictnessTest {
           .doesNotContain("\uFFFD");
     }
   }
+
+  /** A closed store with 3000 entries whose last page's cell pointers are overwritten. */
+  static Path damagedClosedStore(Path dir) throws Exception {
+    Path db = dir.resolve("damaged.db");
+    try (dev.kvlog.KVLog<String, String> store = dev.kvlog.KVLog.load(db)) {
+      dev.kvlog.WriteBatch<String, String> batch = new dev.kvlog.WriteBatch<>();
+      for (int i = 0; i < 3000; i++) {
+        batch.set("key" + i, "value-" + i + "-" + "x".repeat(i % 50));
+      }
+      store.write(batch);
+    }
+    Files.delete(dir.resolve("damaged.db-lock"));
+    byte[] damaged = Files.readAllBytes(db);
+    int lastPage = damaged.length / 4096 - 1;
+    damaged[lastPage * 4096 + 8] = (byte) 0xFF;
+    damaged[lastPage * 4096 + 9] = (byte) 0xFF;
+    Files.write(db, damaged);
+    return db;
+  }
+
+  @Test
+  void check_ofAClosedStore_createsNoWalOrShm_asKVLogCheckDoes() throws Exception {
+    Path db = dir.resolve("x.db");
+    assertThat(MainAccess.run("--file", db.toString(), "set", "k", "v").code()).isZero();
+    assertThat(dir.resolve("x.db-wal")).doesNotExist();
+    MainAccess.Result check = MainAccess.run("--file", db.toString(), "check");
+    assertThat(check).isEqualTo(new MainAccess.Result(0, "ok\n", ""));
+    assertThat(dir.resolve("x.db-wal")).doesNotExist();
+    assertThat(dir.resolve("x.db-shm")).doesNotExist();
+
+    Path damaged = damagedClosedStore(dir);
+    MainAccess.Result bad = MainAccess.run("--file", damaged.toString(), "check");
+    assertThat(bad.code()).isEqualTo(Main.STORE_ERROR);
+    assertThat(bad.err()).contains("is damaged").doesNotContain("this is not damage");
+    assertThat(dir.resolve("damaged.db-wal")).doesNotExist();
+    assertThat(dir.resolve("damaged.db-shm")).doesNotExist();
+  }
+
+  @Test
+  void check_ofNonStores_keepsItsMessages() throws Exception {
+    Path foreign = dir.resolve("foreign.db");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + foreign);
+        Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE t(x)");
+    }
+    MainAccess.Result check = MainAccess.run("--file", foreign.toString(), "check");
+    assertThat(check.code()).isEqualTo(Main.STORE_ERROR);
+    assertThat(check.err())
+        .contains(" is not a KVLog store (application_id 0", "nothing was checked")
+        .hasLineCount(1);
+
+    Path text = Files.writeString(dir.resolve("notes.db"), "hello, this is not a database at all");
+    MainAccess.Result notSqlite = MainAccess.run("--file", text.toString(), "check");
+    assertThat(notSqlite.code()).isEqualTo(Main.STORE_ERROR);
+    assertThat(notSqlite.err()).contains("is not a KVLog store (", "nothing was checked");
+    assertThat(dir.resolve("notes.db-shm")).doesNotExist();
+  }
 }
