@@ -82,10 +82,7 @@ class CliStrictnessTest {
         MainAccess.run("copy", "--from", db.toString(), "--to", target.toString());
     assertThat(copy.code()).as(copy.err()).isEqualTo(Main.STORE_ERROR);
     assertThat(copy.err()).contains("x'61c062'", "not valid UTF-8").doesNotContain("verified");
-    if (Files.exists(target)) {
-      assertThat(MainAccess.run("--file", target.toString(), "export").out())
-          .doesNotContain("\uFFFD");
-    }
+    assertThat(target).as("a failed copy leaves no target it created").doesNotExist();
   }
 
   /** A closed store with 3000 entries whose last page's cell pointers are overwritten. */
@@ -143,5 +140,31 @@ class CliStrictnessTest {
     assertThat(notSqlite.code()).isEqualTo(Main.STORE_ERROR);
     assertThat(notSqlite.err()).contains("is not a KVLog store (", "nothing was checked");
     assertThat(dir.resolve("notes.db-shm")).doesNotExist();
+  }
+
+  @Test
+  void failedCopy_leavesNoTargetItCreated() throws Exception {
+    Path damaged = damagedClosedStore(dir);
+    Path target = dir.resolve("new.db");
+    MainAccess.Result copy =
+        MainAccess.run("copy", "--from", damaged.toString(), "--to", target.toString());
+    assertThat(copy.code()).as(copy.err()).isEqualTo(Main.STORE_ERROR);
+    assertThat(copy.err()).contains("is corrupt");
+    try (var names = Files.list(dir)) {
+      assertThat(names.map(f -> f.getFileName().toString()))
+          .as("nothing named new.db*")
+          .noneMatch(n -> n.startsWith("new.db"));
+    }
+  }
+
+  @Test
+  void failedCopy_keepsATargetThatExisted() throws Exception {
+    Path damaged = damagedClosedStore(dir);
+    Path target = dir.resolve("old.db");
+    assertThat(MainAccess.run("--file", target.toString(), "set", "mine", "1").code()).isZero();
+    MainAccess.Result copy =
+        MainAccess.run("copy", "--from", damaged.toString(), "--to", target.toString());
+    assertThat(copy.code()).isEqualTo(Main.STORE_ERROR);
+    assertThat(MainAccess.run("--file", target.toString(), "get", "mine").out()).isEqualTo("1\n");
   }
 }
