@@ -141,6 +141,7 @@ final class MaintenanceCommands {
 
     @Override
     public Integer call() {
+      main.store.refuseFor("copy", "--from and --to");
       Location source = Targets.parse(from);
       Location destination = Targets.parse(to);
       StoreCopy.Report report;

@@ -167,4 +167,27 @@ class CliStrictnessTest {
     assertThat(copy.code()).isEqualTo(Main.STORE_ERROR);
     assertThat(MainAccess.run("--file", target.toString(), "get", "mine").out()).isEqualTo("1\n");
   }
+
+  @Test
+  void copy_refusesFileOrUrl_whichItWouldIgnore() throws Exception {
+    Path from = dir.resolve("a.db");
+    Path to = dir.resolve("b.db");
+    assertThat(MainAccess.run("--file", from.toString(), "set", "k", "v").code()).isZero();
+    for (String[] store :
+        new String[][] {
+          {"--file", dir.resolve("e.db").toString()},
+          {"-f", dir.resolve("e.db").toString()},
+          {"--url", "jdbc:sqlite:" + dir.resolve("e.db")}
+        }) {
+      MainAccess.Result copy =
+          MainAccess.run(
+              store[0], store[1], "copy", "--from", from.toString(), "--to", to.toString());
+      assertThat(copy.code()).as(String.join(" ", store)).isEqualTo(Main.USAGE);
+      assertThat(copy.err()).contains("copy", "--from", "--to").hasLineCount(1);
+      assertThat(to).doesNotExist();
+      assertThat(dir.resolve("e.db")).doesNotExist();
+    }
+    assertThat(MainAccess.run("copy", "--from", from.toString(), "--to", to.toString()).code())
+        .isZero();
+  }
 }
