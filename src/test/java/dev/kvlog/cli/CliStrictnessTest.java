@@ -190,4 +190,33 @@ class CliStrictnessTest {
     assertThat(MainAccess.run("copy", "--from", from.toString(), "--to", to.toString()).code())
         .isZero();
   }
+
+  /**
+   * An empty file (touch z.db) holds no data: the first writer adopts it as a new store, made
+   * owner-only as a store KVLog creates is; readers, which never create a store, refuse it.
+   */
+  @Test
+  void emptyFile_adoptedByAWriter_becomesOwnerOnly() throws Exception {
+    java.util.Set<java.nio.file.attribute.PosixFilePermission> rwr =
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--");
+    Path viaCli = Files.createFile(dir.resolve("z.db"));
+    Files.setPosixFilePermissions(viaCli, rwr);
+    MainAccess.Result get = MainAccess.run("--file", viaCli.toString(), "get", "k");
+    assertThat(get.code()).isEqualTo(Main.STORE_ERROR);
+    assertThat(get.err()).contains("is not a KVLog store");
+    assertThat(Files.getPosixFilePermissions(viaCli)).as("a read changes nothing").isEqualTo(rwr);
+    assertThat(MainAccess.run("--file", viaCli.toString(), "set", "k", "v").code()).isZero();
+    assertThat(
+            java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(viaCli)))
+        .isEqualTo("rw-------");
+
+    Path viaApi = Files.createFile(dir.resolve("api.db"));
+    Files.setPosixFilePermissions(viaApi, rwr);
+    dev.kvlog.KVLog.open(viaApi).close();
+    assertThat(
+            java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(viaApi)))
+        .isEqualTo("rw-------");
+  }
 }
