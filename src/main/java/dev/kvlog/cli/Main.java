@@ -19,10 +19,11 @@ import picocli.CommandLine.Option;
  * The {@code kvlog} command line: one command per operation over a store file or a PostgreSQL URL,
  * through the public API only.
  *
- * <p><b>A live store.</b> Read commands (get, list, export, stats, check, backup, schema) open a
- * SQLite store with {@link KVLogReader}: read-only, without the owner lock, so they work while an
+ * <p><b>A live store.</b> Read commands (get, list, export, stats, backup, schema) open a SQLite
+ * store with {@link KVLogReader}: read-only, without the owner lock, so they work while an
  * application owns and writes the store, see only committed data, and never create or change a
- * file. Write commands (set, delete, set-if-absent, cas, import, migrate) must own the store; while
+ * file. check reads as {@code KVLog.check(path)} does (no {@code -wal} or {@code -shm} created).
+ * Write commands (set, delete, set-if-absent, cas, import, migrate) must own the store; while
  * another process owns it they are refused, naming that process's pid, and nothing is written.
  *
  * <p>Exit codes: 0 success, 1 key not found, 2 bad usage, 3 the store reported an error, 4 bad

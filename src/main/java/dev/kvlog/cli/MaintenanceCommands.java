@@ -2,6 +2,7 @@ package dev.kvlog.cli;
 
 import dev.kvlog.KVLog;
 import dev.kvlog.KVLogException;
+import dev.kvlog.sqlite.Database;
 import dev.kvlog.sqlite.KVLogReader;
 import dev.kvlog.tools.Location;
 import dev.kvlog.tools.Source;
@@ -82,8 +83,10 @@ final class MaintenanceCommands {
         return Main.STORE_ERROR;
       }
       List<String> problems;
-      try (KVLogReader reader = KVLogReader.open(path)) {
-        problems = reader.check();
+      try {
+        // The read-only view KVLog.check(path) uses: immutable on a closed store, so no -wal or
+        // -shm is created and a closed store in an unwritable directory is checked in place.
+        problems = Database.checkStore(path);
       } catch (KVLogException notOpenable) {
         String denied = Stores.accessDenied(notOpenable);
         if (denied != null) {
@@ -91,9 +94,9 @@ final class MaintenanceCommands {
           return Main.STORE_ERROR;
         }
         if (notOpenable.getMessage().contains(" is not a KVLog store (")) {
-          // Said by KVLogReader.open (foreign application_id, empty file) and by Errors.describe
-          // (not a SQLite file). A sound foreign file is not damage; a store whose header was
-          // destroyed looks the same, hence the last clause.
+          // Foreign application_id or empty file, and (Errors.describe) not a SQLite file. A
+          // sound foreign file is not damage; a store whose header was destroyed looks the same,
+          // hence the last clause.
           err.println(
               "kvlog: "
                   + notOpenable.getMessage()
@@ -101,10 +104,7 @@ final class MaintenanceCommands {
                   + " restore it from a backup)");
           return Main.STORE_ERROR;
         }
-        problems = KVLog.check(path); // works on a file too damaged to open
-        if (problems.isEmpty()) {
-          problems = List.of(notOpenable.getMessage());
-        }
+        problems = List.of(notOpenable.getMessage());
       }
       if (problems.isEmpty()) {
         spec.commandLine().getOut().println("ok");
@@ -141,6 +141,7 @@ final class MaintenanceCommands {
 
     @Override
     public Integer call() {
+      main.store.refuseFor("copy", "--from and --to");
       Location source = Targets.parse(from);
       Location destination = Targets.parse(to);
       StoreCopy.Report report;

@@ -42,6 +42,18 @@ final class StoreOptions {
     return url != null ? Targets.parseUrl(url) : Location.file(file);
   }
 
+  /**
+   * Refuses --file and --url for {@code command}, which names its stores otherwise: silently
+   * ignoring them would leave the user believing they chose a store. $KVLOG_FILE (a default, not a
+   * choice made for this command) is not refused.
+   */
+  void refuseFor(String command, String instead) {
+    if (url != null || mixee.commandLine().getParseResult().hasMatchedOption("--file")) {
+      throw new Main.Refused(
+          command + " does not use --file or --url; name its stores with " + instead);
+    }
+  }
+
   /** The target, which must be a SQLite store file for {@code command}. */
   Path storeFile(String command) {
     Location t = target();

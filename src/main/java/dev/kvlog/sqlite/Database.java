@@ -226,19 +226,25 @@ public final class Database implements AutoCloseable {
   /**
    * Streams the entries with lo <= key < hi (nulls: unbounded) to {@code action}, in key order,
    * from one statement (one snapshot, held until the last row is read).
+   *
+   * @throws dev.kvlog.CorruptValueException at the first key or value that is not valid UTF-8; the
+   *     entries before it were passed to {@code action}
    */
   public static void forEachInRange(
       Connection c, String lo, String hi, java.util.function.BiConsumer<String, String> action)
       throws SQLException {
     try (PreparedStatement s =
         c.prepareStatement(
-            "SELECT key, value FROM kv WHERE key >= coalesce(?1, '')"
+            "SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv WHERE key >= coalesce(?1, '')"
                 + " AND (?2 IS NULL OR key < ?2) ORDER BY key")) {
       s.setString(1, lo);
       s.setString(2, hi);
       try (ResultSet rs = s.executeQuery()) {
         while (rs.next()) {
-          action.accept(rs.getString(1), rs.getString(2));
+          // The bytes, strictly decoded: getString would turn invalid UTF-8 another tool wrote
+          // into U+FFFD, and a reader (kvlog export, copy) would pass that on as the value.
+          String key = TableLoader.decodeStrictly(rs.getBytes(1), null);
+          action.accept(key, TableLoader.decodeStrictly(rs.getBytes(2), key));
         }
       }
     }
@@ -275,6 +281,45 @@ public final class Database implements AutoCloseable {
     try (ReadOnlyView view = ReadOnlyView.of(path)) {
       return check(view.connection(), true);
     } catch (SQLException e) {
+      return List.of(describeCheckFailure(path, e));
+    }
+  }
+
+  /**
+   * {@link #checkFile} for a file that must be a KVLog store ({@code kvlog check}): the same
+   * read-only view, so it too creates no {@code -wal} or {@code -shm} and works on a closed store
+   * in a directory this process cannot write; but a file that is not a KVLog store (another
+   * application's database, or not a database) is refused rather than reported as sound or damaged,
+   * since nothing about it was checked.
+   *
+   * @return the problems found (at most 100), empty if the file is a sound store
+   * @throws StoreOpenException if the file is missing, not a KVLog store, or cannot be opened (the
+   *     cause is SQLite's error, for telling a permission problem apart)
+   */
+  public static List<String> checkStore(Path path) {
+    if (!java.nio.file.Files.isRegularFile(path)) {
+      throw new StoreOpenException(path + " does not exist or is not a file");
+    }
+    try (ReadOnlyView view = ReadOnlyView.of(path)) {
+      long applicationId = Long.parseLong(pragma(view.connection(), "application_id"));
+      if (applicationId != APPLICATION_ID) {
+        throw new StoreOpenException(
+            path
+                + " is not a KVLog store (application_id "
+                + applicationId
+                + ", expected "
+                + APPLICATION_ID
+                + "); check the path");
+      }
+      return check(view.connection(), true);
+    } catch (SQLException e) {
+      int code = Errors.primaryCode(e);
+      if (code == SQLiteErrorCode.SQLITE_NOTADB.code
+          || code == SQLiteErrorCode.SQLITE_CANTOPEN.code
+          || code == SQLiteErrorCode.SQLITE_PERM.code
+          || code == SQLiteErrorCode.SQLITE_AUTH.code) {
+        throw new StoreOpenException(Errors.describe(path, e), e);
+      }
       return List.of(describeCheckFailure(path, e));
     }
   }

@@ -135,16 +135,21 @@ public final class KVLogReader implements AutoCloseable {
   /**
    * The committed value of {@code key}: one indexed {@code SELECT}.
    *
+   * @throws dev.kvlog.CorruptValueException if the stored value is not valid UTF-8 (another tool
+   *     wrote it): refused, naming its bytes, as the library refuses it, never replaced by U+FFFD
    * @throws KVLogException if SQLite cannot read the file
    * @throws StoreClosedException if this reader is closed
    */
   public synchronized Optional<String> get(String key) {
     Objects.requireNonNull(key, "key must not be null");
     checkOpen();
-    try (PreparedStatement s = connection.prepareStatement("SELECT value FROM kv WHERE key = ?")) {
+    try (PreparedStatement s =
+        connection.prepareStatement("SELECT CAST(value AS BLOB) FROM kv WHERE key = ?")) {
       s.setString(1, key);
       try (ResultSet rs = s.executeQuery()) {
-        return rs.next() ? Optional.of(rs.getString(1)) : Optional.empty();
+        return rs.next()
+            ? Optional.of(TableLoader.decodeStrictly(rs.getBytes(1), key))
+            : Optional.empty();
       }
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(path, e), e);
@@ -158,6 +163,8 @@ public final class KVLogReader implements AutoCloseable {
    * owner's WAL from being reset meanwhile; a slow {@code action} delays that, not the owner's
    * writes.
    *
+   * @throws dev.kvlog.CorruptValueException at the first key or value that is not valid UTF-8
+   *     (another tool wrote it), after the entries before it were passed to {@code action}
    * @throws KVLogException if SQLite cannot read the file
    * @throws StoreClosedException if this reader is closed
    */

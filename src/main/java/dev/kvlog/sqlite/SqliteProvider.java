@@ -223,6 +223,7 @@ public final class SqliteProvider implements BackendProvider {
         StoreFiles.check(files);
         Database.checkIsStore(file, verifyOnOpen);
       }
+      StoreFiles.ownerOnlyIfEmpty(file); // an empty file adopted as a new store: see there
       ownerLock.reserveCreated();
       database = Database.open(files, busyTimeout, WAL_LIMIT_BYTES, pragmas, weakSyncForTests);
       Connection writer = database.connection();

@@ -292,6 +292,32 @@ public final class StoreFiles {
     }
   }
 
+  /**
+   * Makes an empty {@code database} owner-only ({@code rw-------}), as a store KVLog creates is.
+   * The rule for an existing empty file ({@code touch kv.db}): the owner that opens it adopts it as
+   * a new store, and since it holds no data yet, its mode is tightened rather than kept, so every
+   * store starts owner-only whoever made the file. A file with content keeps its mode (the user
+   * chose it for data that is there). Call only as the owner. No-op without POSIX permissions.
+   */
+  static void ownerOnlyIfEmpty(Path database) {
+    if (!POSIX) {
+      return;
+    }
+    try {
+      if (Files.size(database) == 0) {
+        Files.setPosixFilePermissions(database, PosixFilePermissions.fromString("rw-------"));
+      }
+    } catch (IOException e) {
+      throw new StoreOpenException(
+          "cannot make the empty file "
+              + database
+              + " owner-only (rw-------) to adopt it as a new store: "
+              + e
+              + "; chmod 600 it as its owner, or delete it and let KVLog create the store",
+          e);
+    }
+  }
+
   /** The number of names of {@code file}, or 1 where the file system does not say. */
   static int linkCount(Path file) throws IOException {
     try {

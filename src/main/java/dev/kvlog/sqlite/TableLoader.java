@@ -302,6 +302,18 @@ final class TableLoader {
   }
 
   /**
+   * A key ({@code key} null) or the value of {@code key}, read as {@code CAST(... AS BLOB)},
+   * decoded strictly: for the row-by-row reads ({@link Database#forEachInRange}, {@link
+   * KVLogReader#get}), which must refuse what the loader refuses, with the same message.
+   *
+   * @throws dev.kvlog.CorruptValueException if the bytes are not valid UTF-8
+   */
+  static String decodeStrictly(byte[] bytes, String key) {
+    byte[] b = bytes == null ? new byte[0] : bytes; // sqlite-jdbc may give null for x''
+    return decode(b, 0, b.length, key);
+  }
+
+  /**
    * Decodes UTF-8 strictly. The fast decoder replaces malformed input with U+FFFD, which valid text
    * may also contain, so only text containing it is decoded again with REPORT.
    *

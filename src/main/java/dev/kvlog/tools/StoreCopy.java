@@ -2,7 +2,13 @@ package dev.kvlog.tools;
 
 import dev.kvlog.KVStore;
 import dev.kvlog.WriteBatch;
+import dev.kvlog.sqlite.OwnerLock;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -24,7 +30,8 @@ import java.util.function.LongConsumer;
  * else wrote the target meanwhile; the report says how many entries differ and the caller says to
  * re-run. (A change another writer makes after its batch was read back is not seen: the copy
  * verifies what it wrote, not what the target holds later.) The source is read from one snapshot on
- * SQLite and PostgreSQL alike.
+ * SQLite and PostgreSQL alike. A target file the copy created is deleted again if the copy does not
+ * complete (see {@link #close}); an existing target keeps the batches written before a failure.
  *
  * <p>Not thread-safe: one copy, run once, by one thread.
  */
@@ -35,9 +42,21 @@ public final class StoreCopy implements AutoCloseable {
   private final Source source;
   private final KVStore<String, String> target;
 
+  /** The target file this copy created and its identity then, or null: removed if it fails. */
+  private final Path createdFile;
+
+  private final Object createdFileKey;
+  private boolean completed;
+
   StoreCopy(Source source, KVStore<String, String> target) {
+    this(source, target, null);
+  }
+
+  private StoreCopy(Source source, KVStore<String, String> target, Path createdFile) {
     this.source = Objects.requireNonNull(source, "source");
     this.target = Objects.requireNonNull(target, "target");
+    this.createdFile = createdFile;
+    this.createdFileKey = createdFile == null ? null : fileKey(createdFile);
   }
 
   /**
@@ -54,7 +73,12 @@ public final class StoreCopy implements AutoCloseable {
     }
     Source source = from.openForReading();
     try {
-      return new StoreCopy(source, to.openForWriting());
+      // A target file this copy creates is removed again if the copy fails (a damaged or
+      // unreadable source is often found only while reading it): a failure must not leave an
+      // empty or partial store that looks like a copy.
+      boolean creates = to.isFile() && !Files.exists(to.file(), LinkOption.NOFOLLOW_LINKS);
+      KVStore<String, String> target = to.openForWriting();
+      return new StoreCopy(source, target, creates ? to.file() : null);
     } catch (RuntimeException e) {
       source.close();
       throw e;
@@ -70,7 +94,8 @@ public final class StoreCopy implements AutoCloseable {
    * Copies and verifies, telling {@code progress} how many entries each written batch held.
    *
    * @throws dev.kvlog.KVLogException if reading the source or writing the target fails; the batches
-   *     before the failing one are durable in the target
+   *     before the failing one are durable in a target that existed (one this copy created is
+   *     deleted on {@link #close})
    */
   public Report run(LongConsumer progress) {
     MessageDigest sourceSum = sha256();
@@ -104,18 +129,62 @@ public final class StoreCopy implements AutoCloseable {
           }
         });
     flush.run();
+    completed = true;
     HexFormat hex = HexFormat.of();
     return new Report(
         counts[0], counts[1], hex.formatHex(sourceSum.digest()), hex.formatHex(targetSum.digest()));
   }
 
-  /** Closes the target, then the source. */
+  /**
+   * Closes the target, then the source. If this copy created the target file and {@link #run} did
+   * not complete, the target's files are then deleted (the database, its {@code -wal}, {@code -shm}
+   * and lock file), unless the database file is no longer the one this copy created.
+   */
   @Override
   public void close() {
     try {
       target.close();
     } finally {
-      source.close();
+      try {
+        source.close();
+      } finally {
+        if (createdFile != null && !completed) {
+          removeCreated();
+        }
+      }
+    }
+  }
+
+  /**
+   * Deletes the target this failed copy created. Only if the file is still the one created (same
+   * file key): another process may open the name once the target is closed; what it created in that
+   * instant is left alone. Best effort: a file that cannot be deleted stays.
+   */
+  private void removeCreated() {
+    Object now = fileKey(createdFile);
+    if (now == null || !now.equals(createdFileKey)) {
+      return;
+    }
+    for (Path p :
+        List.of(
+            createdFile,
+            createdFile.resolveSibling(createdFile.getFileName() + "-wal"),
+            createdFile.resolveSibling(createdFile.getFileName() + "-shm"),
+            OwnerLock.lockFile(createdFile))) {
+      try {
+        Files.deleteIfExists(p);
+      } catch (IOException | RuntimeException e) {
+        // best effort: the failure the caller reports matters more
+      }
+    }
+  }
+
+  private static Object fileKey(Path file) {
+    try {
+      return Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+          .fileKey();
+    } catch (IOException e) {
+      return null;
     }
   }
 

@@ -386,12 +386,27 @@ class TargetsTest {
 
     Files.setPosixFilePermissions(
         db, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    // A closed store in a directory nobody cannot write is checked in place, as KVLog.check
+    // does (immutable, no -shm needed): sound is "ok", damage is reported as damage.
     String readOnlyDirectory = asNobody(runuser, classPath, "--file", db.toString(), "check");
-    assertThat(readOnlyDirectory)
-        .contains("exit 3", "this is not damage")
-        .doesNotContain("is damaged");
+    assertThat(readOnlyDirectory).isEqualTo("ok\nexit 0");
+    assertThat(namesIn(locked)).containsExactly("kv.db");
+    Path damaged = CliStrictnessTest.damagedClosedStore(locked);
+    Files.setPosixFilePermissions(
+        damaged, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    String damagedInReadOnlyDirectory =
+        asNobody(runuser, classPath, "--file", damaged.toString(), "check");
+    assertThat(damagedInReadOnlyDirectory)
+        .contains("exit 3", "is damaged")
+        .doesNotContain("this is not damage");
     String get = asNobody(runuser, classPath, "--file", db.toString(), "get", "k");
     assertThat(get).contains("exit 3", "cannot read " + db + " in place", "copy the store");
+  }
+
+  private static List<String> namesIn(Path d) throws java.io.IOException {
+    try (var list = Files.list(d)) {
+      return list.map(f -> f.getFileName().toString()).sorted().toList();
+    }
   }
 
   private String asNobody(Path runuser, List<String> classPath, String... args) throws Exception {
