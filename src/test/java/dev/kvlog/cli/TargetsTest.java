@@ -418,10 +418,12 @@ class TargetsTest {
                 "nobody",
                 "--",
                 ProcessHandle.current().info().command().orElseThrow(),
-                "-Djava.io.tmpdir=/tmp",
-                "-cp",
-                String.join(java.io.File.pathSeparator, classPath),
-                "dev.kvlog.cli.Main"));
+                "-Djava.io.tmpdir=/tmp"));
+    if (Runtime.version().feature() >= 22) {
+      command.add("--enable-native-access=ALL-UNNAMED"); // else JDK 22+ warns on stderr
+    }
+    command.addAll(
+        List.of("-cp", String.join(java.io.File.pathSeparator, classPath), "dev.kvlog.cli.Main"));
     command.addAll(List.of(args));
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
