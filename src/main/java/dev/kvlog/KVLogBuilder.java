@@ -13,6 +13,9 @@ import java.util.Objects;
  * #poolSize} to PostgreSQL); opening refuses an option the store's backend does not use, rather
  * than ignore it. Not thread-safe; the store copies what it needs, so changing a builder after
  * {@link #open()} does not affect the store.
+ *
+ * @param <K> key type
+ * @param <V> value type
  */
 public final class KVLogBuilder<K, V> {
   private final String url;

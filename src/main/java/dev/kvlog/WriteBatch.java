@@ -20,6 +20,9 @@ import java.util.function.BiConsumer;
 public final class WriteBatch<K, V> {
   private final List<Object[]> changes = new ArrayList<>();
 
+  /** An empty batch. */
+  public WriteBatch() {}
+
   /**
    * Adds a change that maps {@code key} to {@code value}.
    *
