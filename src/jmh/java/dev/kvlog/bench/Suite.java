@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -20,15 +21,22 @@ import org.HdrHistogram.Histogram;
  * KVLog side by side with its peers, in one run, on one machine, printing one table.
  *
  * <p>Workloads (16-byte keys, 100-byte values, every written value new so no engine can skip a
- * write): durable set at 1, 8 and 64 writer threads (throughput and latency percentiles from
- * HdrHistogram); point get at 1 and 2 threads over 100k entries; a 90/10 get/set mix on 8 threads;
- * reopen plus reading every entry of 100k and 1M-entry stores; and KVLog's heap per entry.
+ * write): durable set at 1, 8 and 64 writer threads over 100k random keys and over a hot set of
+ * 1,000 keys (throughput and latency percentiles from HdrHistogram); two physical floors at 1
+ * writer; point get at 1 and 2 threads over 100k entries; a 90/10 get/set mix on 8 threads; reopen
+ * plus reading every entry of 100k and 1M-entry stores; KVLog's heap per entry; and how cost grows
+ * with the store's size ({@link Growth}). Prints the table, the targets of issue 14 met or missed,
+ * and writes charts ({@link Charts}) to {@code target/bench}.
  *
- * <p>Run: {@code mvn -Pbench -DskipTests test-compile exec:exec} (about 6 minutes). Options as
- * system properties in {@code -Dbench.args}: {@code -Dseconds=3}, {@code -Dengines=KVLog,RocksDB}.
+ * <p>Run: {@code mvn -Pbench -DskipTests test-compile exec:exec} (about 9 minutes). Options as
+ * system properties in {@code -Dbench.args}: {@code -Dseconds=3}, {@code -Dengines=KVLog,RocksDB},
+ * {@code -Dsizes=10k,100k,1M,10M}, {@code -Dgrowth.seconds=2}, {@code -Dbench.publish=true} (copies
+ * the charts to {@code src/site/resources/bench}).
  */
 public final class Suite {
   static final int KEYS = 100_000;
+  static final int HOT_KEYS = 1_000;
+  static final int[] WRITERS = {1, 8, 64};
   static final String PAD = "v".repeat(100);
   static final double SECONDS = Double.parseDouble(System.getProperty("seconds", "3"));
   static final String ONLY = System.getProperty("engines", "");
@@ -61,9 +69,11 @@ public final class Suite {
   }
 
   final Map<String, Factory> engines = new LinkedHashMap<>();
+  final Growth growth = new Growth(this);
 
   {
-    engines.put("append+force", Engine.FloorEngine::new);
+    engines.put("append+fdatasync", Engine.FloorEngine::new);
+    engines.put("overwrite+fdatasync", Engine.OverwriteFloorEngine::new);
     engines.put("KVLog per-op", dir -> new Engine.KVLogEngine(dir, false));
     engines.put("KVLog group", dir -> new Engine.KVLogEngine(dir, true));
     engines.put("SQLite raw", Engine.SqliteEngine::new);
@@ -82,10 +92,20 @@ public final class Suite {
     } finally {
       deleteTree(suite.root);
     }
+    List<Path> charts = new Charts(suite, root).writeAll();
     String report = suite.report((System.nanoTime() - start) / 1e9);
     System.out.println(report);
     Files.writeString(root.resolve("results.md"), report);
-    System.out.println("(also written to " + root.resolve("results.md") + ")");
+    System.out.println(
+        "(also written to " + root.resolve("results.md") + ", charts: " + charts + ")");
+    if (Boolean.getBoolean("bench.publish")) {
+      Path site = Files.createDirectories(Path.of("src", "site", "resources", "bench"));
+      for (Path chart : charts) {
+        Files.copy(chart, site.resolve(chart.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+      }
+      Files.writeString(site.resolve("results.md"), report);
+      System.out.println("(published to " + site + ")");
+    }
   }
 
   void run() throws Exception {
@@ -104,11 +124,14 @@ public final class Suite {
         continue;
       }
       try (Engine engine = opened) {
-        for (int writers : new int[] {1, 8, 64}) {
-          if (writers > 1 && name.equals("append+force")) {
-            continue;
+        for (int writers : WRITERS) {
+          if (writers > 1 && !engine.readsSupported()) {
+            continue; // a floor is one thread's synced write: more threads only queue on it
           }
-          durableSets(engine, writers);
+          durableSets(engine, writers, KEYS);
+        }
+        for (int writers : engine.readsSupported() ? WRITERS : new int[0]) {
+          durableSets(engine, writers, HOT_KEYS);
         }
         if (engine.readsSupported()) {
           Map<String, String> data = new LinkedHashMap<>();
@@ -121,9 +144,13 @@ public final class Suite {
           mix(engine, 8);
         }
       }
-      if (!name.equals("append+force")) {
+      if (Growth.ENGINES.contains(name)) {
+        for (int size : growth.sizes) {
+          growth.measure(e.getValue(), name, size);
+        }
+      } else if (opened.readsSupported()) {
         for (int size : new int[] {100_000, 1_000_000}) {
-          reopen(e.getValue(), name, size);
+          growth.reopen(e.getValue(), name, size, null);
         }
       }
       deleteTree(dir);
@@ -132,23 +159,18 @@ public final class Suite {
 
   // ---- workloads ----
 
-  void durableSets(Engine engine, int writers) throws Exception {
-    Histogram all = new Histogram(3_600_000_000L, 3);
-    long ops =
-        timed(
-            writers,
-            SECONDS,
-            (histogram) -> {
-              ThreadLocalRandom r = ThreadLocalRandom.current();
-              String k = keys[r.nextInt(KEYS)];
-              String v = freshValue();
-              long t0 = System.nanoTime();
-              engine.set(k, v);
-              histogram.recordValue((System.nanoTime() - t0) / 1000);
-            },
-            all);
-    double rate = ops / SECONDS;
-    String row = "durable set, " + writers + (writers == 1 ? " writer" : " writers");
+  /**
+   * Durable sets of new values to random keys among the first {@code keySpace}: 100k ({@code "set"}
+   * figures) or the 1,000-key hot set ({@code "hot"} figures).
+   */
+  void durableSets(Engine engine, int writers, int keySpace) throws Exception {
+    Histogram all = setLatencies(engine, writers, keys, keySpace, SECONDS);
+    double rate = all.getTotalCount() / SECONDS;
+    String kind = keySpace == HOT_KEYS ? "hot" : "set";
+    String row =
+        (keySpace == HOT_KEYS ? "durable set, hot 1k keys, " : "durable set, ")
+            + writers
+            + (writers == 1 ? " writer" : " writers");
     cell(row + " (ops/s)", engine.name, fmt(rate));
     cell(
         row + " p50/p99/p99.9 (µs)",
@@ -158,8 +180,29 @@ public final class Suite {
             + all.getValueAtPercentile(99)
             + " / "
             + all.getValueAtPercentile(99.9));
-    figures.put(engine.name + " set" + writers, rate);
-    figures.put(engine.name + " set" + writers + " p50", (double) all.getValueAtPercentile(50));
+    String key = engine.name + " " + kind + writers;
+    figures.put(key, rate);
+    figures.put(key + " p50", (double) all.getValueAtPercentile(50));
+    figures.put(key + " p99", (double) all.getValueAtPercentile(99));
+    figures.put(key + " p99.9", (double) all.getValueAtPercentile(99.9));
+  }
+
+  /** Latencies (µs) of durable sets to random keys among {@code keys[0..keySpace)}. */
+  static Histogram setLatencies(
+      Engine engine, int writers, String[] keys, int keySpace, double seconds) throws Exception {
+    Histogram all = new Histogram(3_600_000_000L, 3);
+    timed(
+        writers,
+        seconds,
+        (histogram) -> {
+          String k = keys[ThreadLocalRandom.current().nextInt(keySpace)];
+          String v = freshValue();
+          long t0 = System.nanoTime();
+          engine.set(k, v);
+          histogram.recordValue((System.nanoTime() - t0) / 1000);
+        },
+        all);
+    return all;
   }
 
   void gets(Engine engine, int threads) throws Exception {
@@ -197,56 +240,6 @@ public final class Suite {
             },
             null);
     cell("90% get / 10% set, " + threads + " threads (ops/s)", engine.name, fmt(ops / SECONDS));
-  }
-
-  void reopen(Factory factory, String name, int size) throws Exception {
-    Path dir =
-        Files.createDirectories(root.resolve("load-" + name.replaceAll("[^A-Za-z0-9]", "_")));
-    Map<String, String> data = new LinkedHashMap<>(size * 2);
-    for (int i = 0; i < size; i++) {
-      data.put(key(i), freshValue());
-    }
-    long[] nanos = new long[3];
-    double heapPerEntry = -1;
-    long nativeScan = Long.MAX_VALUE;
-    try (Engine engine = factory.open(dir)) {
-      engine.bulkLoad(data);
-      data = null;
-      for (int i = 0; i < nanos.length; i++) {
-        long t0 = System.nanoTime();
-        long n = engine.reopenAndReadAll();
-        nanos[i] = System.nanoTime() - t0;
-        if (n != size) {
-          throw new AssertionError(name + " read " + n + " entries, expected " + size);
-        }
-        if (engine instanceof Engine.KVLogEngine) {
-          heapPerEntry = ((Engine.KVLogEngine) engine).heapPerEntry(size);
-        }
-        if (engine instanceof Engine.SqliteEngine) {
-          nativeScan = Math.min(nativeScan, ((Engine.SqliteEngine) engine).nativeScanNanos());
-        }
-      }
-    }
-    deleteTree(dir);
-    Arrays.sort(nanos);
-    double seconds = nanos[1] / 1e9; // median of 3
-    String label = size == 1_000_000 ? "1M" : "100k";
-    cell(
-        "reopen + read " + label + " entries (s, median of 3)",
-        name,
-        String.format("%.3f", seconds));
-    figures.put(name + " load" + label, seconds);
-    if (nativeScan != Long.MAX_VALUE) {
-      cell(
-          "SQLite native full scan " + label + " (s)",
-          name,
-          String.format("%.3f", nativeScan / 1e9));
-      figures.put("native scan " + label, nativeScan / 1e9);
-    }
-    if (heapPerEntry > 0 && size == 1_000_000) {
-      cell("heap per entry, bytes (raw key+value: 116)", name, String.format("%.0f", heapPerEntry));
-      figures.put(name + " heap", heapPerEntry);
-    }
   }
 
   // ---- machinery ----
@@ -337,41 +330,116 @@ public final class Suite {
           }
           out.append(" |\n");
         });
-    out.append("\nRatios (same run):\n");
-    ratio(
+    out.append(growth.table());
+    out.append("\nTargets of issue 14 (ratios from this run):\n\n");
+    out.append("| target | measured | |\n|---|---|---|\n");
+    for (String[] w : new String[][] {{"set", "100k random keys"}, {"hot", "hot 1k keys"}}) {
+      String g = "KVLog group " + w[0];
+      target(
+          out,
+          "set p50, 1 writer ≤ 1.1× SQLite raw (" + w[1] + ")",
+          ratio(g + "1 p50", "SQLite raw " + w[0] + "1 p50"),
+          "×",
+          false,
+          1.1);
+      target(
+          out,
+          "set p50, 1 writer ≤ 1.0× RocksDB sync (" + w[1] + ")",
+          ratio(g + "1 p50", "RocksDB sync " + w[0] + "1 p50"),
+          "×",
+          false,
+          1.0);
+      target(
+          out,
+          "set, 8 writers ≥ 1.5× RocksDB sync (" + w[1] + ")",
+          ratio(g + "8", "RocksDB sync " + w[0] + "8"),
+          "×",
+          true,
+          1.5);
+      target(
+          out,
+          "set, 64 writers ≥ 1.0× RocksDB sync (" + w[1] + ")",
+          ratio(g + "64", "RocksDB sync " + w[0] + "64"),
+          "×",
+          true,
+          1.0);
+      target(
+          out,
+          "set p99, 8 writers ≤ 2× RocksDB sync p99 (" + w[1] + ")",
+          ratio(g + "8 p99", "RocksDB sync " + w[0] + "8 p99"),
+          "×",
+          false,
+          2.0);
+      Double worst = null;
+      StringBuilder each = new StringBuilder();
+      for (int writers : WRITERS) {
+        Double r = ratio(g + writers, "KVLog per-op " + w[0] + writers);
+        if (r != null) {
+          worst = worst == null ? r : Math.min(worst, r);
+          each.append(each.length() == 0 ? "" : ", ").append(String.format("%.2f", r));
+        }
+      }
+      target(
+          out,
+          "group commit never slower than per-op, 1/8/64 writers (" + w[1] + ")",
+          worst,
+          "× (lowest of " + each + ")",
+          true,
+          1.0);
+    }
+    target(
         out,
-        "KVLog set p50, 1 writer / append+force p50 (target ≤ 1.1)",
-        "KVLog group set1 p50",
-        "append+force set1 p50");
-    ratio(
+        "get, 1 thread, 100k keys ≥ 10 M ops/s",
+        scaled(figures.get("KVLog group get1"), 1e-6),
+        " M ops/s",
+        true,
+        10);
+    target(
         out,
-        "KVLog set p50, 1 writer / SQLite raw p50",
-        "KVLog group set1 p50",
-        "SQLite raw set1 p50");
-    ratio(
+        "get, 1 thread, 1M keys ≥ 5 M ops/s",
+        scaled(figures.get("KVLog group n=1000000 get1"), 1e-6),
+        " M ops/s",
+        true,
+        5);
+    target(
         out,
-        "KVLog group, 8 writers / RocksDB sync, 8 writers (target ≥ 1.5)",
-        "KVLog group set8",
-        "RocksDB sync set8");
-    ratio(
+        "get, 1 thread ≥ 20× RocksDB",
+        ratio("KVLog group get1", "RocksDB sync get1"),
+        "×",
+        true,
+        20);
+    target(
         out,
-        "KVLog group, 64 writers / KVLog group, 8 writers (keeps scaling if > 1)",
-        "KVLog group set64",
-        "KVLog group set8");
-    ratio(out, "KVLog group / KVLog per-op, 8 writers", "KVLog group set8", "KVLog per-op set8");
-    ratio(out, "KVLog group / KVLog per-op, 1 writer", "KVLog group set1", "KVLog per-op set1");
-    ratio(
+        "reopen + load 1M ≤ 2× SQLite native full scan",
+        ratio("KVLog group load1M", "native scan 1M"),
+        "×",
+        false,
+        2);
+    target(
         out,
-        "KVLog get, 1 thread / RocksDB get (target ≥ 20)",
-        "KVLog group get1",
-        "RocksDB sync get1");
-    ratio(
+        "heap ≤ 2× raw key+value bytes (116 B)",
+        scaled(figures.get("KVLog group heap"), 1 / 116.0),
+        "×",
+        false,
+        2);
+    out.append("\nOther ratios (same run):\n");
+    for (String floor : new String[] {"append+fdatasync", "overwrite+fdatasync"}) {
+      line(
+          out,
+          "KVLog group set p50, 1 writer / " + floor + " p50 (100k keys; hot 1k keys)",
+          ratio("KVLog group set1 p50", floor + " set1 p50"),
+          ratio("KVLog group hot1 p50", floor + " set1 p50"));
+      line(
+          out,
+          "SQLite raw set p50, 1 writer / " + floor + " p50 (100k keys; hot 1k keys)",
+          ratio("SQLite raw set1 p50", floor + " set1 p50"),
+          ratio("SQLite raw hot1 p50", floor + " set1 p50"));
+    }
+    line(
         out,
-        "KVLog reopen+load 1M / SQLite native scan (target ≤ 2)",
-        "KVLog group load1M",
-        "native scan 1M");
-    ratio(
-        out, "KVLog heap per entry / raw key+value bytes (target ≤ 2.5)", "KVLog group heap", null);
+        "KVLog group, 64 writers / 8 writers (keeps scaling if > 1; 100k keys; hot 1k keys)",
+        ratio("KVLog group set64", "KVLog group set8"),
+        ratio("KVLog group hot64", "KVLog group hot8"));
     out.append(
         String.format(
             "%nJDK %s (%s), %d cores, %s; %.0f s in all.%n",
@@ -383,11 +451,36 @@ public final class Suite {
     return out.toString();
   }
 
-  void ratio(StringBuilder out, String label, String a, String b) {
+  Double ratio(String a, String b) {
     Double x = figures.get(a);
-    Double y = b == null ? Double.valueOf(116) : figures.get(b);
-    if (x != null && y != null && y > 0) {
-      out.append(String.format("- %s: %.2f%n", label, x / y));
+    Double y = figures.get(b);
+    return x != null && y != null && y > 0 ? x / y : null;
+  }
+
+  static Double scaled(Double x, double factor) {
+    return x == null ? null : x * factor;
+  }
+
+  /** One row of the target table; a figure this run did not measure prints as "not measured". */
+  static void target(
+      StringBuilder out, String label, Double value, String unit, boolean atLeast, double goal) {
+    if (value == null) {
+      out.append(String.format("| %s | not measured | |%n", label));
+      return;
+    }
+    boolean met = atLeast ? value >= goal : value <= goal;
+    out.append(
+        String.format("| %s | %.2f%s | %s |%n", label, value, unit, met ? "met" : "**missed**"));
+  }
+
+  static void line(StringBuilder out, String label, Double a, Double b) {
+    if (a != null || b != null) {
+      out.append(
+          String.format(
+              "- %s: %s; %s%n",
+              label,
+              a == null ? "—" : String.format("%.2f", a),
+              b == null ? "—" : String.format("%.2f", b)));
     }
   }
 
