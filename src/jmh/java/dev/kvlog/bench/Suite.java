@@ -469,8 +469,12 @@ public final class Suite {
       return;
     }
     boolean met = atLeast ? value >= goal : value <= goal;
+    String shown = String.format("%.2f", value);
+    if (!met && Double.parseDouble(shown) == goal) {
+      shown = String.format("%.3f", value); // 2.003 must not read as "2.00, missed"
+    }
     out.append(
-        String.format("| %s | %.2f%s | %s |%n", label, value, unit, met ? "met" : "**missed**"));
+        String.format("| %s | %s%s | %s |%n", label, shown, unit, met ? "met" : "**missed**"));
   }
 
   static void line(StringBuilder out, String label, Double a, Double b) {
