@@ -126,8 +126,11 @@ final class Charts {
         m.setStroke(dashed(1.5f));
         m.setLabel(floor + " p50 " + Math.round(p50) + " µs");
         m.setLabelFont(new Font("SansSerif", Font.PLAIN, 11));
-        m.setLabelAnchor(RectangleAnchor.BOTTOM_RIGHT);
-        m.setLabelTextAnchor(TextAnchor.TOP_RIGHT);
+        boolean above =
+            floors.isEmpty(); // the append floor's label above its line, the other below
+        m.setLabelAnchor(above ? RectangleAnchor.TOP_RIGHT : RectangleAnchor.BOTTOM_RIGHT);
+        m.setLabelTextAnchor(above ? TextAnchor.BOTTOM_RIGHT : TextAnchor.TOP_RIGHT);
+        m.setLabelBackgroundColor(new Color(255, 255, 255, 0));
         floors.add(m);
       }
     }
@@ -166,6 +169,19 @@ final class Charts {
     if (plot.getSubplots().isEmpty()) {
       return null;
     }
+    double lo = Double.MAX_VALUE;
+    double hi = 0;
+    for (Object o : plot.getSubplots()) {
+      XYSeriesCollection data = (XYSeriesCollection) ((XYPlot) o).getDataset();
+      for (int i = 0; i < data.getSeriesCount(); i++) {
+        lo = Math.min(lo, data.getSeries(i).getMinY());
+        hi = Math.max(hi, data.getSeries(i).getMaxY());
+      }
+    }
+    for (ValueMarker m : floors) {
+      lo = Math.min(lo, m.getValue());
+    }
+    latency.setRange(lo / 1.6, hi * 1.4); // room for the floors' labels below the data
     LegendItemCollection legend = new LegendItemCollection();
     for (int i = 0; i < percentiles.length; i++) {
       legend.add(legendLine(percentiles[i], PERCENTILES[i], false));
@@ -381,7 +397,7 @@ final class Charts {
       double[] steps =
           decades < 1.3
               ? new double[] {1, 1.5, 2, 3, 5, 7}
-              : decades < 3.2 ? new double[] {1, 2, 5} : new double[] {1};
+              : decades < 4.5 ? new double[] {1, 2, 5} : new double[] {1};
       boolean vertical = RectangleEdge.isLeftOrRight(edge);
       TextAnchor anchor = vertical ? TextAnchor.CENTER_RIGHT : TextAnchor.TOP_CENTER;
       List<ValueTick> ticks = new ArrayList<>();
