@@ -13,6 +13,7 @@ import java.text.FieldPosition;
 import java.text.NumberFormat;
 import java.text.ParsePosition;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
@@ -236,6 +237,9 @@ final class Charts {
   JFreeChart growth() {
     int[] sizes = suite.growth.sizes;
     ValueAxis entries = logAxis("entries in the store (log scale)", 10);
+    // Explicit, so that a single size (-Dsizes=10M) still has a range to draw on.
+    entries.setRange(
+        Arrays.stream(sizes).min().orElse(1) / 1.6, Arrays.stream(sizes).max().orElse(1) * 1.6);
     CombinedDomainXYPlot plot = new CombinedDomainXYPlot(entries);
     plot.setGap(14);
     List<String> measured = new ArrayList<>();
