@@ -18,7 +18,12 @@ import java.util.function.Consumer;
  * gets the writer lock (the leader) takes queued requests and commits them; the others park until
  * their request is done. With group commit the leader takes everything queued (up to {@link
  * #MAX_GROUP}) and commits it as one transaction, so concurrent writers share one fsync; without
- * it, it takes one. A leader never waits for company.
+ * it, it takes one. A leader never waits for company, but takes in whoever queued while it ran the
+ * group's statements: just before COMMIT the commit action calls {@link #joinLate()}, which adds
+ * them to the group, so they share its fsync instead of waiting for the next one (on 2 cores the
+ * writers a leader woke are often still on their way back when the next leader drains). Those late
+ * requests are members of the group like the others: completed by the action, failed by {@code
+ * failUnexpectedly}, woken with the rest.
  *
  * <p><b>No waiter is stranded.</b> Every release of the lock wakes the first queued writer (see
  * {@link #unlock()}), so a writer that queued while the lock was held leads the next group. A
@@ -42,6 +47,7 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
   private final BiConsumer<List<R>, Throwable> failUnexpectedly;
   private final ConcurrentLinkedQueue<R> pending = new ConcurrentLinkedQueue<>();
   private final ReentrantLock lock = new ReentrantLock();
+  private List<R> current; // the group being committed; guarded by lock
 
   /**
    * @param commit commits a group, holding the lock, and leaves every request of it done
@@ -80,12 +86,14 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
             if (!request.isDone()) {
               group = drain();
               if (!group.isEmpty()) {
+                current = group;
                 commit.accept(group);
               }
             }
           } catch (RuntimeException | Error e) {
             failUnexpectedly.accept(group, e);
           } finally {
+            current = null;
             lock.unlock();
           }
           // Outside the lock, so the next leader can start while this one wakes its followers.
@@ -134,6 +142,25 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
       group.add(r);
     }
     return group;
+  }
+
+  /**
+   * Called by the {@code commit} action, holding the lock, before it commits: takes the requests
+   * queued since the group was drained (up to {@link #MAX_GROUP} in all) into the group being
+   * committed, and returns them, so they share its fsync; they are then the action's to complete
+   * like the rest of the group, and are woken with it. Empty without group commit.
+   */
+  List<R> joinLate() {
+    List<R> group = current;
+    if (!groupCommit || group == null) {
+      return List.of();
+    }
+    List<R> late = new ArrayList<>();
+    for (R r; group.size() < MAX_GROUP && (r = pending.poll()) != null; ) {
+      group.add(r);
+      late.add(r);
+    }
+    return late;
   }
 
   /** Takes the lock for a read (a scan, a copy, a check for external changes). */
