@@ -34,8 +34,8 @@ class WritePathTest {
   static final String HUGE = "h".repeat(64 * 1024);
 
   /**
-   * Writers that queue behind a busy leader are committed as one group; the one whose change does
-   * not fit fails alone and its neighbours still commit.
+   * Writers that queue behind a busy leader join its group before its COMMIT; the one whose change
+   * does not fit fails alone and its neighbours still commit.
    */
   @Test
   void groupCommit_badWriteFailsAlone_neighboursCommitTogether() throws Exception {
@@ -83,8 +83,10 @@ class WritePathTest {
       assertThat(store.get("huge")).isEmpty();
       KVLogStats stats = store.stats();
       assertThat(stats.largestGroup())
-          .as("the queued writers formed one group; all but the bad one committed")
-          .isEqualTo(3);
+          .as(
+              "the writers that queued while the leader waited joined its commit (GroupCommitter"
+                  + " joinLate); all but the bad one committed")
+          .isEqualTo(4);
       assertThat(stats.writes()).isEqualTo(4);
     }
     try (KVLog<String, String> reopened = KVLog.load(db)) {

@@ -285,7 +285,9 @@ final class SqliteWriter implements AutoCloseable {
   /**
    * All requests in one transaction, decided inside it (see "decide inside the lock"). A request
    * whose statement fails is dropped and the rest retried in a fresh transaction, so one bad
-   * request never fails its neighbours. Returns how many committed.
+   * request never fails its neighbours. Writers that queued while the statements ran join before
+   * COMMIT ({@link GroupCommitter#joinLate()}), decided in the same transaction like the rest.
+   * Returns how many committed.
    */
   private int commitTogether(List<WriteRequest<?>> group) {
     List<WriteRequest<?>> live = new ArrayList<>(group);
@@ -309,7 +311,19 @@ final class SqliteWriter implements AutoCloseable {
         return 0;
       }
       WriteRequest.Changes changes = new WriteRequest.Changes(path, cache, upsert, delete);
-      for (int i = 0; i < live.size(); i++) {
+      for (int i = 0; ; i++) {
+        if (i == live.size()) {
+          Consumer<Path> hook = afterStatementsHookForTests;
+          if (hook != null) {
+            hook.accept(path);
+          }
+          // Writers that queued while these statements ran join this commit and its fsync.
+          List<WriteRequest<?>> late = committer.joinLate();
+          if (late.isEmpty()) {
+            break;
+          }
+          live.addAll(late);
+        }
         WriteRequest<?> r = live.get(i);
         try {
           r.applyIn(changes);
@@ -355,6 +369,12 @@ final class SqliteWriter implements AutoCloseable {
     }
     return 0;
   }
+
+  /**
+   * Test hook: runs after the statements of a group ran, before late writers are taken into it;
+   * gets the path.
+   */
+  static volatile Consumer<Path> afterStatementsHookForTests;
 
   /** Test hook: runs after a successful COMMIT, before the cache is published; gets the path. */
   static volatile Consumer<Path> afterCommitHookForTests;
