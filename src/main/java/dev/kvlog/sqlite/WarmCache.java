@@ -4,9 +4,11 @@ import dev.kvlog.CorruptValueException;
 import java.lang.invoke.VarHandle;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.BiConsumer;
 
 /**
  * The whole table in memory, as the encoded text the database holds. Strings are immutable, so no
@@ -22,23 +24,27 @@ import java.util.concurrent.ConcurrentHashMap;
  * #get} or {@link #size} ever returns a state in the middle of one. This is a seqlock: {@code seq}
  * is odd while a publication is in progress; a reader reads {@code seq}, looks up, re-reads {@code
  * seq}, and retries if it was odd or moved. A reader that saw any entry of a publication therefore
- * saw its odd write, and retries until the publication is complete. This relies on every structural
- * write of {@link ConcurrentHashMap} being a volatile write (it is: CAS, {@code setTabAt}, volatile
- * {@code val} and {@code next}); the fences make the order explicit anyway. Cost: two volatile
- * reads per {@code get}, no allocation, no lock; writers never wait for readers.
+ * saw its odd write, and retries until the publication is complete. The table's writes are plain
+ * stores, so the fences carry the order (as in {@link java.util.concurrent.locks.StampedLock}'s
+ * optimistic reads): the writer's full fence after the odd write keeps its stores after it, the
+ * even write is a release, and the reader's load-load fence keeps its table reads before its second
+ * read of {@code seq}. Keys and values are Strings (final fields), so a racing reader never sees a
+ * half-built one; {@link CacheTable} never throws or loops forever on a torn state. Cost: two
+ * volatile reads per {@code get}, no allocation, no lock; writers never wait for readers.
  *
- * <p><b>Representation.</b> A {@link ConcurrentHashMap} of Strings: a read is one lookup with no
- * allocation and no decoding, and for Latin-1 text (compact strings) an entry of a 16-byte key and
- * a 100-byte value costs about 2.1 times its raw bytes.
+ * <p><b>Representation.</b> A {@link CacheTable} (open addressing, hashes in an {@code int[]}, key
+ * and value side by side) of Strings: a read is one probe with no allocation and no decoding, and
+ * for Latin-1 text (compact strings) an entry of a 16-byte key and a 100-byte value costs about 1.9
+ * times its raw bytes.
  *
  * <p><b>Loading</b> is {@link TableLoader}'s: chunked, byte-bounded and strictly UTF-8.
  */
 final class WarmCache {
-  private final ConcurrentHashMap<String, String> map;
+  private final CacheTable map;
   private volatile long
       seq; // odd while publishing; written only by the SqliteWriter, under its lock
 
-  private WarmCache(ConcurrentHashMap<String, String> map) {
+  private WarmCache(CacheTable map) {
     this.map = map;
   }
 
@@ -56,9 +62,53 @@ final class WarmCache {
   /** {@link #load} with a chunk budget of at most {@code chunkBytes}: tests use small budgets. */
   static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot, long chunkBytes)
       throws SQLException {
-    ConcurrentHashMap<String, String> map = new ConcurrentHashMap<>();
+    CacheTable map = new CacheTable(0);
+    // One parser thread fills the table; readAll joins it, so the table is complete when we return.
     TableLoader.readAll(c, true, inSnapshot, map::put, chunkBytes);
     return new WarmCache(map);
+  }
+
+  /** A cache holding {@code entries}, for tests and benchmarks of the cache alone. */
+  static WarmCache of(Map<String, String> entries) {
+    Bulk bulk = new Bulk();
+    entries.forEach(bulk.sink());
+    return bulk.finish();
+  }
+
+  /**
+   * A bulk load from several threads: each loading thread takes its own {@link #sink()}, and {@link
+   * #finish()} merges them into one cache. Contract: a sink is used by one thread at a time; the
+   * sinks together receive each key at most once (a snapshot of a table with a primary key); every
+   * {@code accept} happens-before {@code finish()} (e.g. the loaders were joined). Nothing is
+   * visible to readers before {@code finish()} returns the cache.
+   */
+  static final class Bulk {
+    private final ConcurrentLinkedQueue<ArrayList<String>> parts = new ConcurrentLinkedQueue<>();
+
+    /** A sink for one loading thread: entries are buffered there, not hashed, until finish. */
+    BiConsumer<String, String> sink() {
+      ArrayList<String> part = new ArrayList<>();
+      parts.add(part);
+      return (k, v) -> {
+        part.add(k);
+        part.add(v);
+      };
+    }
+
+    /** The cache holding every entry the sinks received; the table is sized once. */
+    WarmCache finish() {
+      long pairs = 0;
+      for (ArrayList<String> part : parts) {
+        pairs += part.size() / 2;
+      }
+      CacheTable map = new CacheTable((int) Math.min(pairs, Integer.MAX_VALUE));
+      for (ArrayList<String> part; (part = parts.poll()) != null; ) {
+        for (int i = 0; i < part.size(); i += 2) {
+          map.put(part.get(i), part.get(i + 1));
+        }
+      }
+      return new WarmCache(map);
+    }
   }
 
   /**
@@ -78,11 +128,12 @@ final class WarmCache {
         diff.put(e.getKey(), e.getValue());
       }
     }
-    for (String key : map.keySet()) {
-      if (!rows.containsKey(key)) {
-        diff.put(key, null);
-      }
-    }
+    map.forEach(
+        (key, value) -> {
+          if (!rows.containsKey(key)) {
+            diff.put(key, null);
+          }
+        });
     return diff;
   }
 
@@ -154,7 +205,8 @@ final class WarmCache {
     for (int i = 0; i < attempts; i++) {
       long s = seq;
       if ((s & 1) == 0) {
-        Map<String, String> copy = new HashMap<>(map);
+        Map<String, String> copy = new HashMap<>(map.size() * 4 / 3 + 16);
+        map.forEach(copy::put);
         VarHandle.loadLoadFence();
         if (seq == s) {
           return copy;
