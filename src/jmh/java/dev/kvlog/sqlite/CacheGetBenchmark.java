@@ -1,11 +1,17 @@
 package dev.kvlog.sqlite;
 
+import dev.kvlog.KVLog;
+import dev.kvlog.WriteBatch;
 import java.lang.invoke.VarHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Measurement;
@@ -15,6 +21,7 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
@@ -42,9 +49,11 @@ public class CacheGetBenchmark {
   String[] lookups;
   WarmCache cache;
   ChmCache chm;
+  Path dir;
+  KVLog<String, String> store;
 
   @Setup
-  public void fill() {
+  public void fill() throws Exception {
     Map<String, String> data = new HashMap<>();
     lookups = new String[entries];
     for (int i = 0; i < entries; i++) {
@@ -54,8 +63,28 @@ public class CacheGetBenchmark {
     }
     cache = WarmCache.of(data);
     chm = new ChmCache(new ConcurrentHashMap<>(data));
+    dir = Files.createTempDirectory("cache-bench-");
+    try (KVLog<String, String> fill = KVLog.open(dir.resolve("kv.db"))) {
+      WriteBatch<String, String> batch = new WriteBatch<>();
+      data.forEach(batch::set);
+      fill.write(batch);
+    }
+    store = KVLog.open(dir.resolve("kv.db")); // loaded from disk: keys are not the lookup instances
     data = null;
     System.gc();
+  }
+
+  @TearDown
+  public void close() throws Exception {
+    store.close();
+    try (Stream<Path> files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    }
+  }
+
+  @Benchmark
+  public Object facade() {
+    return store.get(lookups[ThreadLocalRandom.current().nextInt(entries)]).orElse(null);
   }
 
   @Benchmark
