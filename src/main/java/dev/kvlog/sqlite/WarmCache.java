@@ -34,8 +34,8 @@ import java.util.function.BiConsumer;
  *
  * <p><b>Representation.</b> A {@link CacheTable} (open addressing, hashes in an {@code int[]}, key
  * and value side by side) of Strings: a read is one probe with no allocation and no decoding, and
- * for Latin-1 text (compact strings) an entry of a 16-byte key and a 100-byte value costs about 1.9
- * times its raw bytes.
+ * for Latin-1 text (compact strings) an entry of a 16-byte key and a 100-byte value costs about 2.0
+ * times its raw bytes (the suite: 229 bytes per entry at 1M, against 234 for a ConcurrentHashMap).
  *
  * <p><b>Loading</b> is {@link TableLoader}'s: chunked, byte-bounded and strictly UTF-8.
  */
