@@ -7,6 +7,7 @@ import java.sql.SQLException;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The whole table in memory, as the encoded text the database holds. Strings are immutable, so no
@@ -50,15 +51,35 @@ final class WarmCache {
    * @throws CorruptValueException if a key or value is not valid UTF-8
    */
   static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot) throws SQLException {
-    return load(c, inSnapshot, TableLoader.CHUNK_BYTES);
+    return load(c, null, inSnapshot, TableLoader.CHUNK_BYTES);
   }
 
   /** {@link #load} with a chunk budget of at most {@code chunkBytes}: tests use small budgets. */
   static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot, long chunkBytes)
       throws SQLException {
-    ConcurrentHashMap<String, String> map = new ConcurrentHashMap<>();
-    TableLoader.readAll(c, true, inSnapshot, map::put, chunkBytes);
-    return new WarmCache(map);
+    return load(c, null, inSnapshot, chunkBytes);
+  }
+
+  /**
+   * {@link #load} reading on {@code helper} too (a second connection to the same file, in
+   * auto-commit mode; null: {@code c} alone), see {@link TwoWayLoader}. The map is sized once for
+   * the loader's estimate of the rows (growing a {@link ConcurrentHashMap} to 1M entries step by
+   * step doubled the load's time) and filled from two threads at once.
+   */
+  static WarmCache load(
+      Connection c, Connection helper, TableLoader.SqlRunnable inSnapshot, long chunkBytes)
+      throws SQLException {
+    AtomicReference<ConcurrentHashMap<String, String>> map = new AtomicReference<>();
+    TwoWayLoader.readAll(
+        c,
+        helper,
+        inSnapshot,
+        expectedRows -> {
+          map.set(new ConcurrentHashMap<>(Math.max(16, expectedRows)));
+          return map.get()::put;
+        },
+        chunkBytes);
+    return new WarmCache(map.get());
   }
 
   /**
