@@ -57,9 +57,14 @@ final class TwoWayLoader {
   private byte[] high; // the downward reader's last claimed key; null: nothing claimed yet
   private boolean done;
   private final long budget;
+  private final int maxRows;
 
-  private TwoWayLoader(long budget) {
+  /** Test hook: called with (upward?, "queried" or "claimed") after each query and each claim. */
+  static volatile BiConsumer<Boolean, String> hookForTests;
+
+  private TwoWayLoader(long budget, int maxRows) {
     this.budget = budget;
+    this.maxRows = maxRows;
   }
 
   /**
@@ -75,6 +80,18 @@ final class TwoWayLoader {
       Target target,
       long chunkBytes)
       throws SQLException {
+    readAll(c, helper, inSnapshot, target, chunkBytes, TableLoader.CHUNK_ROWS);
+  }
+
+  /** {@link #readAll} with chunks of at most {@code maxRows} rows: tests use small chunks. */
+  static void readAll(
+      Connection c,
+      Connection helper,
+      TableLoader.SqlRunnable inSnapshot,
+      Target target,
+      long chunkBytes,
+      int maxRows)
+      throws SQLException {
     long budget = Math.min(chunkBytes, TableLoader.lengthLimit(c) / 2);
     if (helper == null || !beginImmediateNow(c)) {
       TableLoader.readAll(c, true, inSnapshot, target.sink(0), chunkBytes);
@@ -83,7 +100,7 @@ final class TwoWayLoader {
     boolean read = false;
     try {
       inSnapshot.run();
-      new TwoWayLoader(budget).run(c, helper, target);
+      new TwoWayLoader(budget, maxRows).run(c, helper, target);
       read = true;
     } finally {
       try (Statement s = c.createStatement()) {
@@ -231,7 +248,7 @@ final class TwoWayLoader {
     private final boolean up;
     private final Map<String, PreparedStatement> statements = new HashMap<>();
     private byte[] after; // own frontier: the last key read; null before the first chunk
-    private int rows = TableLoader.CHUNK_ROWS;
+    private int rows = maxRows;
 
     Side(Connection c, boolean up) {
       this.c = c;
@@ -284,7 +301,15 @@ final class TwoWayLoader {
         after = chunk.edge;
         adapt(chunk.bytes);
       }
+      hook("claimed");
       return !last;
+    }
+
+    private void hook(String event) {
+      BiConsumer<Boolean, String> hook = hookForTests;
+      if (hook != null) {
+        hook.accept(up, event);
+      }
     }
 
     private int sign() {
@@ -315,6 +340,7 @@ final class TwoWayLoader {
           chunk.count = rs.getInt(3);
           chunk.limit = rows;
           chunk.bytes = chunk.data == null ? 0 : ((byte[]) chunk.data).length;
+          hook("queried");
           return chunk;
         } catch (SQLException e) {
           if (Errors.primaryCode(e) != SQLITE_TOOBIG) {
@@ -341,6 +367,7 @@ final class TwoWayLoader {
           chunk.bytes = key.length;
         }
       }
+      hook("queried");
       return chunk;
     }
 
@@ -350,7 +377,7 @@ final class TwoWayLoader {
       } else if (bytes > budget) {
         rows = (int) Math.max(1, rows * budget / bytes);
       } else if (bytes < budget / 4) {
-        rows = Math.min(TableLoader.CHUNK_ROWS, rows * 2);
+        rows = Math.min(maxRows, rows * 2);
       }
     }
 

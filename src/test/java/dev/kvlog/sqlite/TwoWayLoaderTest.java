@@ -16,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -62,7 +64,11 @@ class TwoWayLoaderTest {
 
   /** Loads on two connections and counts how often each key was delivered. */
   private Map<String, String> loadCountingDuplicates(
-      Connection c, Connection helper, long chunkBytes, TableLoader.SqlRunnable inSnapshot)
+      Connection c,
+      Connection helper,
+      long chunkBytes,
+      int maxRows,
+      TableLoader.SqlRunnable inSnapshot)
       throws SQLException {
     Map<String, String> loaded = new ConcurrentHashMap<>();
     Map<String, AtomicInteger> deliveries = new ConcurrentHashMap<>();
@@ -75,7 +81,8 @@ class TwoWayLoaderTest {
               deliveries.computeIfAbsent(k, x -> new AtomicInteger()).incrementAndGet();
               loaded.put(k, v);
             },
-        chunkBytes);
+        chunkBytes,
+        maxRows);
     assertThat(deliveries.values()).allSatisfy(n -> assertThat(n.get()).isEqualTo(1));
     return loaded;
   }
@@ -88,7 +95,8 @@ class TwoWayLoaderTest {
   void readAll_tablesOfEverySmallSize_deliverEachKeyOnce_atEveryMeetingPoint() throws Exception {
     Random random = new Random(14);
     for (int size = 0; size <= 40; size++) {
-      for (long budget : new long[] {1, 60, 400, TableLoader.CHUNK_BYTES}) {
+      for (int maxRows : new int[] {1, 2, 3, 7, TableLoader.CHUNK_ROWS}) {
+        long budget = new long[] {1, 60, 400, TableLoader.CHUNK_BYTES}[size % 4];
         Map<String, String> rows = new HashMap<>();
         for (int i = 0; rows.size() < size; i++) {
           String key =
@@ -99,8 +107,8 @@ class TwoWayLoaderTest {
         }
         try (Connection c = table(rows);
             Connection helper = connect()) {
-          assertThat(loadCountingDuplicates(c, helper, budget, () -> {}))
-              .as("size %d, budget %d", size, budget)
+          assertThat(loadCountingDuplicates(c, helper, budget, maxRows, () -> {}))
+              .as("size %d, budget %d, rows %d", size, budget, maxRows)
               .isEqualTo(rows);
         }
       }
@@ -128,7 +136,70 @@ class TwoWayLoaderTest {
           TableLoader.CHUNK_BYTES);
       assertThat(loaded).isEqualTo(rows);
       assertThat(expected[0]).isBetween(rows.size(), rows.size() * 3);
-      assertThat(loadCountingDuplicates(c, helper, 4_000, () -> {})).isEqualTo(rows);
+      assertThat(loadCountingDuplicates(c, helper, 4_000, TableLoader.CHUNK_ROWS, () -> {}))
+          .isEqualTo(rows);
+    }
+  }
+
+  /**
+   * Forces the overlap the claims exist for: the upward reader's second chunk (queried while the
+   * downward one had claimed nothing) reaches past what the downward reader claims meanwhile, so it
+   * must keep only the keys below that claim; the downward reader's next chunk, which returns after
+   * the load is complete, must be dropped.
+   */
+  @Test
+  void readAll_chunksOverlapTheOtherReadersClaim_trimmedOrDropped_eachKeyOnce() throws Exception {
+    Map<String, String> rows = new HashMap<>();
+    for (int i = 0; i < 100; i++) {
+      rows.put(String.format("k%03d", i), "v" + i);
+    }
+    CountDownLatch upQueriedTwice = new CountDownLatch(1);
+    CountDownLatch downQueriedTwice = new CountDownLatch(1);
+    CountDownLatch upClaimedTwice = new CountDownLatch(1);
+    AtomicInteger upQueries = new AtomicInteger();
+    AtomicInteger upClaims = new AtomicInteger();
+    AtomicInteger downQueries = new AtomicInteger();
+    AtomicInteger downClaims = new AtomicInteger();
+    TwoWayLoader.hookForTests =
+        (up, event) -> {
+          if (up && event.equals("queried") && upQueries.incrementAndGet() == 2) {
+            upQueriedTwice.countDown(); // its bound: nothing claimed by the downward reader
+            await(downQueriedTwice); // so the downward reader has claimed its first chunk
+          } else if (up && event.equals("claimed") && upClaims.incrementAndGet() == 2) {
+            upClaimedTwice.countDown();
+          } else if (!up && event.equals("queried")) {
+            if (downQueries.incrementAndGet() == 1) {
+              await(upQueriedTwice);
+            } else {
+              downQueriedTwice.countDown();
+              await(upClaimedTwice);
+            }
+          } else if (!up && event.equals("claimed")) {
+            downClaims.incrementAndGet();
+          }
+        };
+    try (Connection c = table(rows);
+        Connection helper = connect()) {
+      // Chunks of 40: up claims k000-k039, queries k040-k079; down claims k099-k060; up keeps
+      // k040-k059 and completes the load; down's k059-k040 (queried after) is dropped.
+      assertThat(loadCountingDuplicates(c, helper, TableLoader.CHUNK_BYTES, 40, () -> {}))
+          .isEqualTo(rows);
+      assertThat(upClaims.get()).isEqualTo(2);
+      assertThat(downQueries.get()).isEqualTo(2);
+      assertThat(downClaims.get()).isEqualTo(1);
+    } finally {
+      TwoWayLoader.hookForTests = null;
+    }
+  }
+
+  private static void await(CountDownLatch latch) {
+    try {
+      if (!latch.await(10, TimeUnit.SECONDS)) {
+        throw new AssertionError("the readers did not interleave as arranged");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
     }
   }
 
@@ -145,7 +216,8 @@ class TwoWayLoaderTest {
       for (Connection x : List.of(c, helper)) {
         x.unwrap(SQLiteConnection.class).setLimit(SQLiteLimits.SQLITE_LIMIT_LENGTH, 20_000);
       }
-      assertThat(loadCountingDuplicates(c, helper, 8_000, () -> {})).isEqualTo(rows);
+      assertThat(loadCountingDuplicates(c, helper, 8_000, TableLoader.CHUNK_ROWS, () -> {}))
+          .isEqualTo(rows);
     }
   }
 
@@ -172,7 +244,8 @@ class TwoWayLoaderTest {
           loadCountingDuplicates(
               c,
               helper,
-              2_000, // small chunks: many queries on both sides after the commit
+              TableLoader.CHUNK_BYTES,
+              50, // small chunks: many queries on both sides after the commit
               () -> {
                 try (Statement s = c.createStatement()) {
                   s.executeQuery("SELECT count(*) FROM kv").close(); // the snapshot has begun
@@ -209,11 +282,11 @@ class TwoWayLoaderTest {
       try (Statement s = other.createStatement()) {
         s.execute("BEGIN IMMEDIATE");
         s.executeUpdate("UPDATE kv SET value = 'uncommitted'");
-        assertThat(loadCountingDuplicates(c, helper, 300, () -> {})).isEqualTo(rows);
+        assertThat(loadCountingDuplicates(c, helper, 300, 20, () -> {})).isEqualTo(rows);
         s.execute("ROLLBACK");
       }
       assertThat(Database.pragma(c, "busy_timeout")).isEqualTo("3210");
-      assertThat(loadCountingDuplicates(c, helper, 300, () -> {})).isEqualTo(rows);
+      assertThat(loadCountingDuplicates(c, helper, 300, 20, () -> {})).isEqualTo(rows);
       assertThat(Database.pragma(c, "busy_timeout")).isEqualTo("3210");
       assertThat(c.getAutoCommit()).isTrue();
       try (Statement s = c.createStatement()) {
@@ -236,7 +309,8 @@ class TwoWayLoaderTest {
         try (Statement s = c.createStatement()) {
           s.executeUpdate("UPDATE kv SET value = CAST(x'61ff' AS TEXT) WHERE key = '" + bad + "'");
         }
-        assertThatThrownBy(() -> loadCountingDuplicates(c, helper, 2_000, () -> {}))
+        assertThatThrownBy(
+                () -> loadCountingDuplicates(c, helper, TableLoader.CHUNK_BYTES, 100, () -> {}))
             .isInstanceOf(CorruptValueException.class)
             .hasMessageContaining(bad)
             .hasMessageContaining("x'61ff'");
