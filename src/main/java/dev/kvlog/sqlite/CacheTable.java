@@ -1,5 +1,7 @@
 package dev.kvlog.sqlite;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.function.BiConsumer;
 
 /**
@@ -19,6 +21,7 @@ import java.util.function.BiConsumer;
  */
 final class CacheTable {
   private static final int MIN_CAPACITY = 16;
+  private static final VarHandle HASH = MethodHandles.arrayElementVarHandle(int[].class);
 
   /** One generation of the arrays; replaced whole when the table grows or is cleared. */
   private static final class Slots {
@@ -96,6 +99,47 @@ final class CacheTable {
       t = grow(t);
     }
     insertNew(t, key, value, h);
+  }
+
+  /**
+   * The entries the current arrays take before they must grow (3/4 of the slots, less the size):
+   * what concurrent {@link #insertAbsent} calls may insert together.
+   */
+  int room() {
+    Slots t = slots;
+    return (int) (t.hashes.length * 3L / 4) - t.size;
+  }
+
+  /**
+   * Inserts {@code key}, which must be absent from the table and from every concurrent call, during
+   * a bulk load: several threads may call this at once, inserting together at most {@link #room()}
+   * entries, while nothing else uses the table (no reader, no {@link #put}, no {@link #remove}).
+   * Each claims its slot by a CAS of the slot's hash from 0, then fills key and value. Does not
+   * count the entry: once the inserting threads are done (their inserts happen-before), call {@link
+   * #countInserted}.
+   */
+  void insertAbsent(String key, String value) {
+    Slots t = slots;
+    int h = hash(key);
+    int[] hashes = t.hashes;
+    int mask = hashes.length - 1;
+    for (int i = h >>> t.shift; ; i = (i + 1) & mask) {
+      if (hashes[i] == 0 && HASH.compareAndSet(hashes, i, 0, h)) {
+        t.pairs[2 * i] = key;
+        t.pairs[2 * i + 1] = value;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Adds {@code n} entries made by {@link #insertAbsent} to the size, and republishes the arrays
+   * with a volatile write, so a reader that later reads them sees every insert.
+   */
+  void countInserted(int n) {
+    Slots t = slots;
+    t.size += n;
+    slots = t;
   }
 
   /** Removes {@code key} if present. Writer only. */

@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 
 /**
@@ -56,16 +57,34 @@ final class WarmCache {
    * @throws CorruptValueException if a key or value is not valid UTF-8
    */
   static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot) throws SQLException {
-    return load(c, inSnapshot, TableLoader.CHUNK_BYTES);
+    return load(c, null, inSnapshot, TableLoader.CHUNK_BYTES);
   }
 
   /** {@link #load} with a chunk budget of at most {@code chunkBytes}: tests use small budgets. */
   static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot, long chunkBytes)
       throws SQLException {
-    CacheTable map = new CacheTable(0);
-    // One parser thread fills the table; readAll joins it, so the table is complete when we return.
-    TableLoader.readAll(c, true, inSnapshot, map::put, chunkBytes);
-    return new WarmCache(map);
+    return load(c, null, inSnapshot, chunkBytes);
+  }
+
+  /**
+   * {@link #load} reading on {@code helper} too (a second connection to the same file, in
+   * auto-commit mode; null: {@code c} alone), see {@link TwoWayLoader}. The table is sized once for
+   * the loader's estimate of the rows and filled by both reading threads at once ({@link Bulk}).
+   */
+  static WarmCache load(
+      Connection c, Connection helper, TableLoader.SqlRunnable inSnapshot, long chunkBytes)
+      throws SQLException {
+    Bulk[] bulk = new Bulk[1];
+    TwoWayLoader.readAll(
+        c,
+        helper,
+        inSnapshot,
+        expectedRows -> {
+          bulk[0] = new Bulk(expectedRows);
+          return bulk[0]::sink;
+        },
+        chunkBytes);
+    return bulk[0].finish(); // readAll joined every reading thread
   }
 
   /** A cache holding {@code entries}, for tests and benchmarks of the cache alone. */
@@ -76,34 +95,88 @@ final class WarmCache {
   }
 
   /**
-   * A bulk load from several threads: each loading thread takes its own {@link #sink()}, and {@link
-   * #finish()} merges them into one cache. Contract: a sink is used by one thread at a time; the
-   * sinks together receive each key at most once (a snapshot of a table with a primary key); every
-   * {@code accept} happens-before {@code finish()} (e.g. the loaders were joined). Nothing is
+   * A bulk load from several threads into a table sized once. Contract: each loading thread takes
+   * its own {@link #sink()} and only it calls that sink; the sinks together receive each key at
+   * most once (a snapshot of a table with a primary key); every {@code accept} happens-before
+   * {@code finish()} (e.g. the loaders were joined); {@code finish()} is called once. Nothing is
    * visible to readers before {@code finish()} returns the cache.
+   *
+   * <p>The table is allocated for {@code expected} entries up front, and the sinks insert into it
+   * directly and concurrently ({@link CacheTable#insertAbsent}: a CAS per slot, no pass after the
+   * load). They draw the room the arrays have (3/4 of the slots) from a shared counter in batches;
+   * once it is used up (the estimate was low), further entries are buffered per sink and {@code
+   * finish()} puts them on one thread, growing the table as needed.
    */
   static final class Bulk {
-    private final ConcurrentLinkedQueue<ArrayList<String>> parts = new ConcurrentLinkedQueue<>();
+    private static final int BATCH = 4096;
+    private final CacheTable map;
+    private final AtomicInteger room; // direct inserts the sinks may still claim
+    private final ConcurrentLinkedQueue<Sink> sinks = new ConcurrentLinkedQueue<>();
 
-    /** A sink for one loading thread: entries are buffered there, not hashed, until finish. */
-    BiConsumer<String, String> sink() {
-      ArrayList<String> part = new ArrayList<>();
-      parts.add(part);
-      return (k, v) -> {
-        part.add(k);
-        part.add(v);
-      };
+    /** A bulk load with no estimate: entries are buffered and inserted by {@link #finish()}. */
+    Bulk() {
+      this(0);
     }
 
-    /** The cache holding every entry the sinks received; the table is sized once. */
-    WarmCache finish() {
-      long pairs = 0;
-      for (ArrayList<String> part : parts) {
-        pairs += part.size() / 2;
+    /** A bulk load into a table with room for {@code expected} entries. */
+    Bulk(int expected) {
+      map = new CacheTable(expected);
+      room = new AtomicInteger(map.room());
+    }
+
+    /** A sink for one loading thread. */
+    BiConsumer<String, String> sink() {
+      Sink sink = new Sink();
+      sinks.add(sink);
+      return sink;
+    }
+
+    private final class Sink implements BiConsumer<String, String> {
+      private int quota; // direct inserts claimed and not used yet
+      private int inserted;
+      private ArrayList<String> overflow; // non-null once the room ran out
+
+      @Override
+      public void accept(String key, String value) {
+        if (quota == 0 && !claim()) {
+          overflow.add(key);
+          overflow.add(value);
+          return;
+        }
+        map.insertAbsent(key, value);
+        quota--;
+        inserted++;
       }
-      CacheTable map = new CacheTable((int) Math.min(pairs, Integer.MAX_VALUE));
-      for (ArrayList<String> part; (part = parts.poll()) != null; ) {
-        for (int i = 0; i < part.size(); i += 2) {
+
+      private boolean claim() {
+        if (overflow != null) {
+          return false;
+        }
+        for (; ; ) {
+          int left = room.get();
+          if (left == 0) {
+            overflow = new ArrayList<>();
+            return false;
+          }
+          int n = Math.min(left, BATCH);
+          if (room.compareAndSet(left, left - n)) {
+            quota = n;
+            return true;
+          }
+        }
+      }
+    }
+
+    /** The cache holding every entry the sinks received. */
+    WarmCache finish() {
+      int inserted = 0;
+      for (Sink sink : sinks) {
+        inserted += sink.inserted;
+      }
+      map.countInserted(inserted);
+      for (Sink sink; (sink = sinks.poll()) != null; ) {
+        ArrayList<String> part = sink.overflow;
+        for (int i = 0; part != null && i < part.size(); i += 2) {
           map.put(part.get(i), part.get(i + 1));
         }
       }
