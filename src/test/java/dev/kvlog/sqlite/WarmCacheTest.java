@@ -102,6 +102,87 @@ class WarmCacheTest {
   }
 
   /**
+   * Concurrent direct inserts into a presized table: four threads insert disjoint keys, the equal-
+   * hashCode ones among them (they all contend for one probe run), at most room() in total; every
+   * entry is then found, the size counts them, and the table did not grow (room fell by exactly the
+   * entries inserted), and removes still find their way through the runs the CAS built.
+   */
+  @Test
+  void insertAbsent_fourThreadsIntoAPresizedTable_everyEntryOnce_noGrowth() throws Exception {
+    List<String> keys = new ArrayList<>(equalHashKeys());
+    for (int i = 0; keys.size() < 30_000; i++) {
+      keys.add("k" + i);
+    }
+    CacheTable table = new CacheTable(keys.size());
+    int room = table.room();
+    assertThat(room).isGreaterThanOrEqualTo(keys.size());
+    List<Thread> loaders = new ArrayList<>();
+    for (int t = 0; t < 4; t++) {
+      int part = t;
+      loaders.add(
+          new Thread(
+              () -> {
+                for (int i = part; i < keys.size(); i += 4) {
+                  table.insertAbsent(keys.get(i), "v" + keys.get(i));
+                }
+              }));
+    }
+    loaders.forEach(Thread::start);
+    for (Thread t : loaders) {
+      t.join();
+    }
+    table.countInserted(keys.size());
+    assertThat(table.size()).isEqualTo(keys.size());
+    assertThat(table.room()).isEqualTo(room - keys.size());
+    Map<String, String> all = new HashMap<>();
+    table.forEach(all::put);
+    assertThat(all).hasSize(keys.size());
+    for (String k : keys) {
+      assertThat(table.get(k)).isEqualTo("v" + k);
+    }
+    for (int i = 0; i < keys.size(); i += 2) {
+      table.remove(keys.get(i));
+    }
+    for (int i = 0; i < keys.size(); i++) {
+      assertThat(table.get(keys.get(i))).isEqualTo(i % 2 == 0 ? null : "v" + keys.get(i));
+    }
+  }
+
+  /**
+   * Bulk loads whose estimate is none, far too low, a little low, exact and too high: the sinks
+   * insert directly while there is room and buffer the rest, and finish holds every entry once.
+   */
+  @Test
+  void bulk_anyEstimate_sinksOnFourThreads_finishHoldsEveryEntryOnce() throws Exception {
+    int n = 40_000;
+    for (int expected : new int[] {0, 100, 30_000, n, 3 * n}) {
+      WarmCache.Bulk bulk = new WarmCache.Bulk(expected);
+      List<Thread> loaders = new ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        BiConsumer<String, String> sink = bulk.sink();
+        int part = t;
+        loaders.add(
+            new Thread(
+                () -> {
+                  for (int i = part; i < n; i += 4) {
+                    sink.accept("k" + i, "v" + i);
+                  }
+                }));
+      }
+      loaders.forEach(Thread::start);
+      for (Thread t : loaders) {
+        t.join();
+      }
+      WarmCache cache = bulk.finish();
+      assertThat(cache.size()).as("expected %d", expected).isEqualTo(n);
+      for (int i = 0; i < n; i++) {
+        assertThat(cache.get("k" + i)).as("expected %d", expected).isEqualTo("v" + i);
+      }
+      assertThat(cache.copy(1)).as("expected %d", expected).hasSize(n);
+    }
+  }
+
+  /**
    * The writer publishes groups that each set every key of a generation to the same value and add
    * new keys (so the table grows from 16 slots while readers run); readers must never see a group
    * in part: a copy holds one generation throughout, size is a whole number of groups, and a key's
