@@ -149,8 +149,8 @@ class WarmCacheTest {
   }
 
   /**
-   * Bulk loads whose estimate is none, far too low, a little low, exact and too high: the sinks
-   * insert directly while there is room and buffer the rest, and finish holds every entry once.
+   * Bulk loads whose estimate is none, far too low, a little low, exact and too high (it only sizes
+   * the sinks' partition buffers): finish holds every entry once.
    */
   @Test
   void bulk_anyEstimate_sinksOnFourThreads_finishHoldsEveryEntryOnce() throws Exception {
