@@ -39,7 +39,9 @@ import java.util.function.BiConsumer;
  * for Latin-1 text (compact strings) an entry of a 16-byte key and a 100-byte value costs about 2.0
  * times its raw bytes (the suite: 229 bytes per entry at 1M, against 234 for a ConcurrentHashMap).
  *
- * <p><b>Loading</b> is {@link TableLoader}'s: chunked, byte-bounded and strictly UTF-8.
+ * <p><b>Loading</b> is {@link TwoWayLoader}'s (two connections from both ends of the key order,
+ * {@link TableLoader}'s chunks: byte-bounded and strictly UTF-8) into a {@link Bulk}, which sizes
+ * the table once.
  */
 final class WarmCache {
   private final CacheTable map;
