@@ -4,7 +4,6 @@ import dev.kvlog.KVLogException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BiConsumer;
@@ -26,12 +25,6 @@ import java.util.function.Consumer;
  * Those late requests are members of the group like the others: completed by the action, failed by
  * {@code failUnexpectedly}, woken with the rest.
  *
- * <p><b>Filling groups.</b> Before it drains, a leader yields its core (a bounded count of {@link
- * Thread#yield()}s, no timer) while fewer requests are queued than its predecessor's group held, so
- * the writers that group woke can queue again and join. Without it, 8 writers on 2 cores made
- * groups of 4.3 on average (two cohorts alternating); with it 7.5-7.9, and 21-22k sets/s instead of
- * 16-17.6k (issue 14). A lone writer never yields: its predecessor's group was itself.
- *
  * <p><b>No waiter is stranded.</b> Every release of the lock wakes the first queued writer (see
  * {@link #unlock()}), so a writer that queued while the lock was held leads the next group. A
  * leader wakes its followers only after releasing the lock, so the next leader can start meanwhile.
@@ -48,21 +41,12 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
   /** Most requests committed in one transaction: bounds the time followers wait for a leader. */
   static final int MAX_GROUP = 1024;
 
-  /**
-   * Most times a leader yields its core, waiting for company, before it drains the queue: a count,
-   * not a clock (see "Filling groups" above).
-   */
-  static final int MAX_YIELDS = 16;
-
   private final String store; // names the store in messages
   private final boolean groupCommit;
   private final Consumer<List<R>> commit;
   private final BiConsumer<List<R>, Throwable> failUnexpectedly;
   private final ConcurrentLinkedQueue<R> pending = new ConcurrentLinkedQueue<>();
-  private final AtomicInteger queued = new AtomicInteger(); // requests in pending
   private final ReentrantLock lock = new ReentrantLock();
-  private int previousGroup; // size of the last group committed; guarded by lock
-  private long yields; // guarded by lock; for tests
   private List<R> current; // the group being committed; guarded by lock
 
   /**
@@ -89,7 +73,6 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
    *     not applied); once taken, the interrupt is kept and the outcome awaited
    */
   void submit(R request) {
-    queued.incrementAndGet();
     pending.add(request);
     boolean interrupted = false;
     try {
@@ -101,11 +84,9 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
           List<R> group = List.of();
           try {
             if (!request.isDone()) {
-              awaitCompany();
               group = drain();
               if (!group.isEmpty()) {
                 current = group;
-                previousGroup = group.size();
                 commit.accept(group);
               }
             }
@@ -127,7 +108,6 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
         LockSupport.park(this);
         if (Thread.interrupted()) {
           if (pending.remove(request)) {
-            queued.decrementAndGet();
             wakeNextLeader(); // we may have been woken to lead
             interrupted = true; // restored by the finally block
             throw new KVLogException(
@@ -154,34 +134,11 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
     }
   }
 
-  /**
-   * Yields the core, at most {@link #MAX_YIELDS} times, while fewer requests are queued than the
-   * last group held: on 2 cores the writers the last leader woke need the core to come back and
-   * queue. A lone writer (last group 1, its own request queued) never yields. Holds the lock.
-   */
-  private void awaitCompany() {
-    for (int i = 0; i < MAX_YIELDS && groupCommit && queued.get() < previousGroup; i++) {
-      yields++;
-      Thread.yield();
-    }
-  }
-
-  /** Times a leader yielded waiting for company so far (see {@link #awaitCompany}). For tests. */
-  long yieldsForTests() {
-    lock.lock();
-    try {
-      return yields;
-    } finally {
-      lock.unlock();
-    }
-  }
-
   /** Takes the next group from the queue. Holds the lock. */
   private List<R> drain() {
     List<R> group = new ArrayList<>();
     int max = groupCommit ? MAX_GROUP : 1;
     for (R r; group.size() < max && (r = pending.poll()) != null; ) {
-      queued.decrementAndGet();
       group.add(r);
     }
     return group;
@@ -200,7 +157,6 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
     }
     List<R> late = new ArrayList<>();
     for (R r; group.size() < MAX_GROUP && (r = pending.poll()) != null; ) {
-      queued.decrementAndGet();
       group.add(r);
       late.add(r);
     }
