@@ -265,4 +265,27 @@ class WritePathTest {
     Path wal = db.resolveSibling("kv.db-wal");
     assertThat(!Files.exists(wal) || Files.size(wal) == 0).as("no WAL left after close").isTrue();
   }
+
+  /**
+   * Large commits (batches of 1 MB) must not carry the WAL far past its threshold between two looks
+   * at its size: the writer looks every 32nd commit, or sooner by the bytes committed.
+   */
+  @Test
+  void walStaysBounded_underLargeBatches() throws Exception {
+    Path db = dir.resolve("kv.db");
+    String value = "b".repeat(10_000);
+    long maxWal = 0;
+    try (KVLog<String, String> store = KVLog.load(db)) {
+      for (int commit = 0; commit < 60; commit++) { // ~60 MB: fifteen times the threshold
+        WriteBatch<String, String> batch = new WriteBatch<>();
+        for (int i = 0; i < 100; i++) {
+          batch.set("k" + i, commit + value); // distinct values: every commit writes
+        }
+        store.write(batch);
+        maxWal = Math.max(maxWal, store.stats().walBytes());
+      }
+      assertThat(store.stats().checkpoints()).isPositive();
+    }
+    assertThat(maxWal).as("largest WAL seen, bytes").isLessThan(16L << 20);
+  }
 }

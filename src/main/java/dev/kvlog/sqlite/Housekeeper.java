@@ -54,8 +54,9 @@ final class Housekeeper implements AutoCloseable {
    * since Linux 6.13 (multigrain timestamps) a stat makes the next write to that file stamp a fresh
    * fine-grained ctime, so the next commit's fsync must also commit the ext4 journal: a stat after
    * every commit made a 1-writer commit cost about 190 us instead of 130 (issue 14). Looking every
-   * 32nd commit leaves that cost on one commit in 32; the WAL may outgrow the threshold by at most
-   * 32 commits before its checkpoint is requested.
+   * 32nd commit leaves that cost on one commit in 32. Large commits are looked at sooner (see
+   * {@link #afterCommit}), so the WAL outgrows the threshold by about a quarter of it, or by one
+   * commit, before its checkpoint is requested.
    */
   static final int COMMITS_BETWEEN_LOOKS = 32;
 
@@ -71,6 +72,7 @@ final class Housekeeper implements AutoCloseable {
   private volatile boolean closed;
   private boolean warnedStarved; // guarded by the writer lock
   private int commitsSinceLook; // guarded by the writer lock
+  private long bytesSinceLook; // estimated WAL bytes committed since the last look; same guard
 
   /**
    * Prepares the thread; {@link #start} starts it.
@@ -103,19 +105,23 @@ final class Housekeeper implements AutoCloseable {
 
   /**
    * Called by the leader after each commit, holding the writer lock, with the writer connection:
-   * usually nothing; every {@link #COMMITS_BETWEEN_LOOKS}th commit one stat() call and perhaps a
-   * wake-up for the background checkpoint; the first commit after that checkpoint ran, the short
-   * finishing one.
+   * usually nothing; every {@link #COMMITS_BETWEEN_LOOKS}th commit, or sooner once the commits
+   * since the last look wrote about a quarter of the threshold ({@code walBytesEstimate}: the
+   * writer's estimate of what each commit appended, so large groups and batches cannot carry the
+   * WAL far past its threshold between looks), one stat() call and perhaps a wake-up for the
+   * background checkpoint; the first commit after that checkpoint ran, the short finishing one.
    */
-  void afterCommit(Connection writer) {
+  void afterCommit(Connection writer, long walBytesEstimate) {
     if (requested) {
       return;
     }
     if (!copiedInBackground) {
-      if (++commitsSinceLook < COMMITS_BETWEEN_LOOKS) {
+      bytesSinceLook += walBytesEstimate;
+      if (++commitsSinceLook < COMMITS_BETWEEN_LOOKS && bytesSinceLook < thresholdBytes / 4) {
         return;
       }
       commitsSinceLook = 0;
+      bytesSinceLook = 0;
       if (walBytes() > thresholdBytes) {
         requested = true;
         LockSupport.unpark(thread);

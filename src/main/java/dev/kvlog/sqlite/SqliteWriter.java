@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.locks.ReadWriteLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
+import java.util.function.ObjLongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -73,7 +74,7 @@ final class SqliteWriter implements AutoCloseable {
   private final Connection connection;
   private final WarmCache cache;
   private final ExternalChanges external;
-  private final Consumer<Connection> afterCommit;
+  private final ObjLongConsumer<Connection> afterCommit;
   private final CommitStats stats;
   private final GroupCommitter<WriteRequest<?>> committer;
   private final WriteFailures failures; // what failed, and whether writes stopped
@@ -88,6 +89,7 @@ final class SqliteWriter implements AutoCloseable {
   private PreparedStatement commit;
   private PreparedStatement rollback;
   private boolean closed;
+  private long committedBytes; // what the last commit added to the WAL, estimated (see walBytes)
 
   /**
    * Loads the table into a new cache on {@code connection}, which the writer then owns, and returns
@@ -103,7 +105,7 @@ final class SqliteWriter implements AutoCloseable {
       Connection connection,
       Connection loadHelper,
       boolean groupCommit,
-      Consumer<Connection> afterCommit,
+      ObjLongConsumer<Connection> afterCommit,
       CommitStats stats)
       throws SQLException {
     this.path = path;
@@ -263,7 +265,7 @@ final class SqliteWriter implements AutoCloseable {
     if (committed > 0) {
       try {
         stats.recordCommit(committed, System.nanoTime() - start);
-        afterCommit.accept(connection);
+        afterCommit.accept(connection, committedBytes);
       } catch (RuntimeException e) { // the group is committed and told so: only log
         log.error("bookkeeping after a commit to {} failed", path, e);
       }
@@ -359,6 +361,7 @@ final class SqliteWriter implements AutoCloseable {
           if (hook != null) {
             hook.accept(path);
           }
+          committedBytes = walBytes(changes.changed());
           cache.publish(changes.changed());
         } catch (RuntimeException | Error e) {
           repairCacheAfterCommit(e);
@@ -378,6 +381,21 @@ final class SqliteWriter implements AutoCloseable {
    * gets the path.
    */
   static volatile Consumer<Path> afterStatementsHookForTests;
+
+  /**
+   * An estimate of the bytes a commit of {@code changed} appended to the WAL, for the housekeeper's
+   * decision when to look at the WAL's size: at least one 4 KiB frame (page plus frame header) per
+   * changed key, plus its text (overflow pages of large values). Never a stat(): see {@link
+   * Housekeeper#COMMITS_BETWEEN_LOOKS}.
+   */
+  private static long walBytes(Map<String, String> changed) {
+    long bytes = 0;
+    for (Map.Entry<String, String> e : changed.entrySet()) {
+      String v = e.getValue();
+      bytes += 4096 + 24 + 2L * (e.getKey().length() + (v == null ? 0 : v.length()));
+    }
+    return bytes;
+  }
 
   /** Test hook: runs after a successful COMMIT, before the cache is published; gets the path. */
   static volatile Consumer<Path> afterCommitHookForTests;
