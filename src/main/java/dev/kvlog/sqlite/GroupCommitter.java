@@ -18,12 +18,12 @@ import java.util.function.Consumer;
  * gets the writer lock (the leader) takes queued requests and commits them; the others park until
  * their request is done. With group commit the leader takes everything queued (up to {@link
  * #MAX_GROUP}) and commits it as one transaction, so concurrent writers share one fsync; without
- * it, it takes one. A leader never waits on a clock for company, and takes in whoever queued while
- * it ran the group's statements: just before COMMIT the commit action calls {@link #joinLate()},
- * which adds them to the group, so they share its fsync instead of waiting for the next one (on 2
- * cores the writers a leader woke are often still on their way back when the next leader drains).
- * Those late requests are members of the group like the others: completed by the action, failed by
- * {@code failUnexpectedly}, woken with the rest.
+ * it, it takes one. A leader never waits for company, but takes in whoever queued while it ran the
+ * group's statements: just before COMMIT the commit action calls {@link #joinLate()}, which adds
+ * them to the group, so they share its fsync instead of waiting for the next one (on 2 cores the
+ * writers a leader woke are often still on their way back when the next leader drains). Those late
+ * requests are members of the group like the others: completed by the action, failed by {@code
+ * failUnexpectedly}, woken with the rest.
  *
  * <p><b>No waiter is stranded.</b> Every release of the lock wakes the first queued writer (see
  * {@link #unlock()}), so a writer that queued while the lock was held leads the next group. A
