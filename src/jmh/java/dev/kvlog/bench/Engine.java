@@ -473,13 +473,38 @@ abstract class Engine implements AutoCloseable {
 
   // ---- the physical floors: one synced write per set, nothing else ----
 
+  /** A floor stores nothing readable: it only writes and syncs. */
+  abstract static class FloorBase extends Engine {
+    FloorBase(String name, Path dir) {
+      super(name, dir);
+    }
+
+    @Override
+    String get(String key) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    boolean readsSupported() {
+      return false;
+    }
+
+    @Override
+    void bulkLoad(Map<String, String> entries) {}
+
+    @Override
+    long reopenAndReadAll() {
+      throw new UnsupportedOperationException();
+    }
+  }
+
   /**
    * Floor 1: append a 128-byte record to a growing file and {@code force(false)}. On Linux {@code
    * FileChannel.force(false)} is {@code fdatasync(2)} ({@code force(true)} is {@code fsync(2)}),
    * checked with {@code strace -f -e trace=fsync,fdatasync}. Appending changes the file's size, so
    * each sync also writes the inode: what a log that grows (RocksDB's WAL) pays.
    */
-  static final class FloorEngine extends Engine {
+  static final class FloorEngine extends FloorBase {
     final FileChannel log;
     final ByteBuffer record = ByteBuffer.allocateDirect(128);
 
@@ -506,24 +531,6 @@ abstract class Engine implements AutoCloseable {
     }
 
     @Override
-    String get(String key) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    boolean readsSupported() {
-      return false;
-    }
-
-    @Override
-    void bulkLoad(Map<String, String> entries) {}
-
-    @Override
-    long reopenAndReadAll() {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
     public void close() throws IOException {
       log.close();
       Files.deleteIfExists(dir.resolve("floor.log"));
@@ -536,7 +543,7 @@ abstract class Engine implements AutoCloseable {
    * The size never changes, so the sync writes data only: what SQLite's reused WAL file does once
    * it has been reset after a checkpoint. A 4 KiB write stands for one WAL frame (one page).
    */
-  static final class OverwriteFloorEngine extends Engine {
+  static final class OverwriteFloorEngine extends FloorBase {
     static final int SLOT = 4096;
     static final int SLOTS = 1024; // 4 MiB
     final FileChannel file;
@@ -568,24 +575,6 @@ abstract class Engine implements AutoCloseable {
         file.write(page, at + page.position());
       }
       file.force(false);
-    }
-
-    @Override
-    String get(String key) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    boolean readsSupported() {
-      return false;
-    }
-
-    @Override
-    void bulkLoad(Map<String, String> entries) {}
-
-    @Override
-    long reopenAndReadAll() {
-      throw new UnsupportedOperationException();
     }
 
     @Override
