@@ -25,13 +25,13 @@ import org.slf4j.LoggerFactory;
  * without bound (measured: 460 MB in 3 s with 64 writers).
  *
  * <p>So the work is split. The store's connections run with {@code wal_autocheckpoint=0}. When a
- * commit finds the WAL larger than the threshold (every {@link #COMMITS_BETWEEN_LOOKS}th commit
- * looks), this daemon thread, on its own pooled connection, runs {@code PRAGMA
- * wal_checkpoint(PASSIVE)}, which copies the bulk of the frames without blocking anyone. The first
- * commit after it finished runs a second PASSIVE checkpoint on the writer connection, under the
- * writer lock: it copies only the few frames written meanwhile, and once every frame is copied the
- * next commit restarts the WAL at its beginning; {@code journal_size_limit} truncates the file back
- * to the threshold.
+ * commit finds the WAL larger than the threshold (the writer looks every {@link
+ * #COMMITS_BETWEEN_LOOKS}th commit, or sooner after large ones), this daemon thread, on its own
+ * pooled connection, runs {@code PRAGMA wal_checkpoint(PASSIVE)}, which copies the bulk of the
+ * frames without blocking anyone. The first commit after it finished runs a second PASSIVE
+ * checkpoint on the writer connection, under the writer lock: it copies only the few frames written
+ * meanwhile, and once every frame is copied the next commit restarts the WAL at its beginning;
+ * {@code journal_size_limit} truncates the file back to the threshold.
  *
  * <p>A reader that keeps a read transaction open (a {@code sqlite3} shell in {@code BEGIN}, say)
  * pins the frames after its snapshot and starves every checkpoint: the WAL then grows until the
