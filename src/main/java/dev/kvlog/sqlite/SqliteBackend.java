@@ -79,6 +79,14 @@ final class SqliteBackend implements Backend {
   @Override
   public void checkValue(String value) {}
 
+  /**
+   * True: the whole table is cached, as Strings decoded strictly from its UTF-8 or written here.
+   */
+  @Override
+  public boolean getHitProvesKeyValid() {
+    return true;
+  }
+
   @Override
   public String get(String key) {
     return cache.get(key);
