@@ -61,6 +61,11 @@ final class SqliteBackend implements Backend {
     this.schemaVersion = schemaVersion;
   }
 
+  /** The warm cache, for tests of what it holds and how (its table's flood statistics). */
+  WarmCache cache() {
+    return cache;
+  }
+
   @Override
   public String describe() {
     return files.toString();

@@ -321,6 +321,11 @@ final class WarmCache {
     }
   }
 
+  /** The table itself, for tests and benchmarks of its flood statistics. */
+  CacheTable table() {
+    return map;
+  }
+
   /** Empties the cache to free its memory once the store is closed; readers check closed after. */
   void clear() {
     map.clear();

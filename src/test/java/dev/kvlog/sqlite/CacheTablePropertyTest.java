@@ -34,8 +34,33 @@ class CacheTablePropertyTest {
     return keys.flatMap(k -> values.map(v -> new Op(k, v))).list().ofMaxSize(300);
   }
 
+  /**
+   * As {@link #ops}, with "Aa"/"BB" families of up to 5 blocks (32 keys of one hashCode): more than
+   * {@link CacheTable#EQUAL_HASH_LIMIT} of them rebuild the table seeded mid-sequence.
+   */
+  @Provide
+  Arbitrary<List<Op>> floodingOps() {
+    Arbitrary<String> keys =
+        Arbitraries.oneOf(
+            Arbitraries.integers().between(0, 60).map(i -> "k" + i),
+            Arbitraries.of("Aa", "BB").list().ofSize(5).map(l -> String.join("", l)),
+            Arbitraries.strings().ofMaxLength(3));
+    Arbitrary<String> values = Arbitraries.strings().alpha().ofMaxLength(4).injectNull(0.25);
+    return keys.flatMap(k -> values.map(v -> new Op(k, v))).list().ofMaxSize(300);
+  }
+
   @Property(tries = 300)
   void sequence_ofPutsAndRemoves_matchesHashMap(@ForAll("ops") List<Op> ops) {
+    check(ops);
+  }
+
+  @Property(tries = 200)
+  void sequence_withFloodingFamilies_matchesHashMapAcrossTheSeededRebuild(
+      @ForAll("floodingOps") List<Op> ops) {
+    check(ops);
+  }
+
+  private static void check(List<Op> ops) {
     CacheTable table = new CacheTable(0);
     Map<String, String> model = new HashMap<>();
     for (Op op : ops) {
