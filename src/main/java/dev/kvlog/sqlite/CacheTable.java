@@ -160,8 +160,11 @@ final class CacheTable {
 
   /** The value of {@code key}, or null. Safe to call concurrently with the writer (see above). */
   String get(String key) {
+    int h = hash(key); // before loading slots, so the two overlap; cached in the String: free
     Slots t = slots;
-    int h = t.hash(key);
+    if (t.seeded) {
+      h = seededHash(key, t.k0, t.k1);
+    }
     int[] hashes = t.hashes;
     Object[] pairs = t.pairs;
     int mask = hashes.length - 1;
