@@ -36,6 +36,22 @@ final class Typed<K, V> {
     return k;
   }
 
+  /**
+   * The encoded key, not yet checked (never null): for a backend whose hit proves a key valid
+   * ({@link Backend#getHitProvesKeyValid}); {@link #checkReadKey} checks it after a miss.
+   */
+  String uncheckedKey(K key) {
+    Objects.requireNonNull(key, "key must not be null");
+    String k = keys.encode(key);
+    return k != null ? k : Text.requireValidUtf16(null, "key"); // throws, naming the codec
+  }
+
+  /** Checks a key from {@link #uncheckedKey} as {@link #key key(key, false)} does. */
+  void checkReadKey(String k) {
+    Text.requireValidUtf16(k, "key");
+    backend.checkKey(k, false);
+  }
+
   /** The encoded value, checked as {@link #key}. */
   String encodeValue(V value) {
     Objects.requireNonNull(value, "value must not be null; use delete(key) to remove a key");

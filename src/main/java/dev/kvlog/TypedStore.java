@@ -43,11 +43,13 @@ abstract class TypedStore<K, V> implements KVStore<K, V> {
   final Typed<K, V> typed;
   final String where;
   private volatile boolean closed;
+  private final boolean checkKeyOnMiss; // see Backend.getHitProvesKeyValid
 
   TypedStore(Backend backend, Codec<K> keys, Codec<V> values) {
     this.backend = backend;
     this.where = backend.describe();
     this.typed = new Typed<>(keys, values, backend, where);
+    this.checkKeyOnMiss = backend.getHitProvesKeyValid();
   }
 
   /** Marks the store closed; true if this call did (the first one). */
@@ -74,6 +76,30 @@ abstract class TypedStore<K, V> implements KVStore<K, V> {
    */
   @Override
   public Optional<V> get(K key) {
+    if (!checkKeyOnMiss) {
+      return getCheckedKey(key);
+    }
+    // A hit proves the key equals a stored, already checked one: the key's scan waits for a miss.
+    // The exceptions and their order stay those of getCheckedKey.
+    String k = typed.uncheckedKey(key);
+    if (closed) {
+      typed.checkReadKey(k);
+      throw closedException();
+    }
+    String v;
+    try {
+      v = backend.get(k);
+    } catch (RuntimeException e) {
+      throw closedOr(e);
+    }
+    if (v == null) {
+      typed.checkReadKey(k);
+    }
+    checkOpen(); // close() empties the cache after marking the store closed: never report empty
+    return v == null ? Optional.empty() : Optional.of(typed.value(k, v));
+  }
+
+  private Optional<V> getCheckedKey(K key) {
     String k = typed.key(key, false);
     checkOpen();
     String v;

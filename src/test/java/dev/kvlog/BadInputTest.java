@@ -80,6 +80,27 @@ class BadInputTest {
         .hasMessageContaining("at index 2");
   }
 
+  /**
+   * SQLite checks a read's key only after a miss (a hit proves it valid); the exceptions stay those
+   * of checking first: a bad key is refused even once the store is closed, where a good key meets
+   * the closed store.
+   */
+  @Test
+  void get_badKey_refusedOnAMiss_andOnAClosedStore_asBeforeTheLookup() {
+    KVLog<String, String> other = KVLog.load(dir.resolve("other.db"));
+    other.set("ok", "v");
+    assertThat(other.get("ok")).contains("v");
+    assertThatThrownBy(() -> other.get("x\uD800"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("at index 1");
+    assertThatThrownBy(() -> other.get(null)).isInstanceOf(NullPointerException.class);
+    other.close();
+    assertThatThrownBy(() -> other.get("x\uD800"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("at index 1");
+    assertThatThrownBy(() -> other.get("ok")).isInstanceOf(StoreClosedException.class);
+  }
+
   @Test
   void secondOpenOfTheSameStoreInThisJvm_isRefusedNamingThePath() {
     assertThatThrownBy(() -> KVLog.load(db))

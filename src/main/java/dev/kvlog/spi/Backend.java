@@ -74,6 +74,19 @@ public interface Backend extends AutoCloseable {
   String get(String key);
 
   /**
+   * Whether {@link #get} answers from memory alone, with no other effect, and returns a value only
+   * for a key equal to one the backend stored (so one that passed the facade's checks, or that it
+   * decoded strictly from valid UTF-8), while {@link #checkKey checkKey(key, false)} accepts every
+   * stored key. The facade then checks a read's key only when {@code get} returns null: a hit
+   * proves the key valid. False (the default) makes the facade check every key before {@code get}.
+   *
+   * @return true if a hit proves the key valid and a miss has no effect
+   */
+  default boolean getHitProvesKeyValid() {
+    return false;
+  }
+
+  /**
    * Stores {@code value} under {@code key}.
    *
    * @param <T> what the facade makes of the prior text

@@ -60,7 +60,8 @@ final class ExternalChanges {
    * @throws StoreOpenException if the table is not the one KVLog created, or holds text that is not
    *     valid UTF-8
    */
-  static ExternalChanges open(Path path, Connection connection, CommitStats stats)
+  static ExternalChanges open(
+      Path path, Connection connection, Connection loadHelper, CommitStats stats)
       throws SQLException {
     Object fileKey = StoreFiles.fileKey(path);
     long[] version = new long[2];
@@ -69,6 +70,7 @@ final class ExternalChanges {
       cache =
           WarmCache.load(
               connection,
+              loadHelper,
               () -> {
                 version[0] = Long.parseLong(Database.pragma(connection, "data_version"));
                 version[1] = schemaVersion(connection);
@@ -76,7 +78,8 @@ final class ExternalChanges {
                 if (problem != null) { // changed since Database.checkIsStore looked
                   throw new StoreOpenException(path + " cannot be opened: " + problem);
                 }
-              });
+              },
+              TableLoader.CHUNK_BYTES);
     } catch (CorruptValueException e) {
       throw new StoreOpenException("cannot open " + path + ": " + e.getMessage(), e);
     }

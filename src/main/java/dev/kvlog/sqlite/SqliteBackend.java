@@ -61,6 +61,11 @@ final class SqliteBackend implements Backend {
     this.schemaVersion = schemaVersion;
   }
 
+  /** The warm cache, for tests of what it holds and how (its table's flood statistics). */
+  WarmCache cache() {
+    return cache;
+  }
+
   @Override
   public String describe() {
     return files.toString();
@@ -78,6 +83,14 @@ final class SqliteBackend implements Backend {
 
   @Override
   public void checkValue(String value) {}
+
+  /**
+   * True: the whole table is cached, as Strings decoded strictly from its UTF-8 or written here.
+   */
+  @Override
+  public boolean getHitProvesKeyValid() {
+    return true;
+  }
 
   @Override
   public String get(String key) {

@@ -234,8 +234,12 @@ public final class SqliteProvider implements BackendProvider {
         housekeeper =
             new Housekeeper(
                 files, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
-        SqliteWriter log =
-            new SqliteWriter(file, writer, groupCommit, housekeeper::afterCommit, stats);
+        SqliteWriter log;
+        try (Connection loadHelper = database.connection()) { // back to the pool after the load
+          log =
+              new SqliteWriter(
+                  file, writer, loadHelper, groupCommit, housekeeper::afterCommit, stats);
+        }
         housekeeper.start(log::pollExternalChanges);
         return new SqliteBackend(files, ownerLock, database, log, housekeeper, stats, version);
       } catch (SQLException | RuntimeException e) {

@@ -95,12 +95,15 @@ final class SqliteWriter implements AutoCloseable {
    * Loads the table into a new cache on {@code connection}, which the writer then owns, and returns
    * the writer.
    *
+   * @param loadHelper a second connection the initial load also reads on (see {@link
+   *     TwoWayLoader}), used only while this constructor runs; null to load on {@code connection}
    * @param afterCommit runs after each successful commit, holding the writer lock, with the writer
    *     connection (the housekeeper's checkpoint step); its failures are only logged
    */
   SqliteWriter(
       Path path,
       Connection connection,
+      Connection loadHelper,
       boolean groupCommit,
       ObjLongConsumer<Connection> afterCommit,
       CommitStats stats)
@@ -110,7 +113,7 @@ final class SqliteWriter implements AutoCloseable {
     this.afterCommit = afterCommit;
     this.stats = stats;
     this.failures = new WriteFailures(path);
-    this.external = ExternalChanges.open(path, connection, stats);
+    this.external = ExternalChanges.open(path, connection, loadHelper, stats);
     this.cache = external.cache();
     this.committer =
         new GroupCommitter<>(

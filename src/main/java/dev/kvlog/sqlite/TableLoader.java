@@ -11,6 +11,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.Arrays;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicReference;
@@ -126,7 +127,7 @@ final class TableLoader {
   }
 
   /** SQLite's maximum length of a string or blob on {@code c} (SQLITE_LIMIT_LENGTH). */
-  private static long lengthLimit(Connection c) throws SQLException {
+  static long lengthLimit(Connection c) throws SQLException {
     return c.unwrap(SQLiteConnection.class)
         .getDatabase()
         .limit(SQLiteLimits.SQLITE_LIMIT_LENGTH.getId(), -1);
@@ -283,21 +284,36 @@ final class TableLoader {
 
   /** Parses {@code <byte length>,<utf-8 key><byte length>,<utf-8 value>} repeated. */
   private static void parse(byte[] chunk, BiConsumer<String, String> sink) {
+    parse(chunk, null, true, sink);
+  }
+
+  /**
+   * {@link #parse(byte[], BiConsumer)} keeping only the rows whose key's bytes sort before {@code
+   * cut} (after it if {@code below} is false), as SQLite's BINARY collation orders them; all rows
+   * if {@code cut} is null. Rows left out are not decoded.
+   */
+  static void parse(byte[] chunk, byte[] cut, boolean below, BiConsumer<String, String> sink) {
     int p = 0;
     while (p < chunk.length) {
       int n = 0;
       for (byte b; (b = chunk[p++]) != ','; ) {
         n = n * 10 + (b - '0');
       }
-      String key = decode(chunk, p, n, null);
+      int keyAt = p;
+      int keyLength = n;
       p += n;
       n = 0;
       for (byte b; (b = chunk[p++]) != ','; ) {
         n = n * 10 + (b - '0');
       }
-      String value = decode(chunk, p, n, key);
+      if (cut == null
+          || Integer.signum(
+                  Arrays.compareUnsigned(chunk, keyAt, keyAt + keyLength, cut, 0, cut.length))
+              == (below ? -1 : 1)) {
+        String key = decode(chunk, keyAt, keyLength, null);
+        sink.accept(key, decode(chunk, p, n, key));
+      }
       p += n;
-      sink.accept(key, value);
     }
   }
 

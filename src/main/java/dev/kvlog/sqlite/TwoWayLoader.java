@@ -1,0 +1,435 @@
+package dev.kvlog.sqlite;
+
+import dev.kvlog.CorruptValueException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import java.util.function.Supplier;
+
+/**
+ * Loads the whole {@code kv} table at open on two connections at once: one reads chunks upwards
+ * from the smallest key, the other downwards from the largest, until they meet. Each thread parses
+ * its own chunks, so SQLite's work and the building of Strings are spread over two cores; no
+ * sampling of split keys is needed and the halves balance themselves whatever the keys look like.
+ *
+ * <p><b>Invariant: every key is delivered exactly once, from one committed state.</b>
+ *
+ * <ul>
+ *   <li>One state: the first connection reads inside {@code BEGIN IMMEDIATE}, so while it holds
+ *       SQLite's write lock no connection (not even another process) can commit; the second
+ *       connection's read transaction starts after the lock was taken, so both see the latest
+ *       commit, the same one, and {@code inSnapshot} (which records {@code data_version}) runs in
+ *       that state too. If the write lock is not free at once (another process is writing), the
+ *       load falls back to {@link TableLoader#readAll} on one connection.
+ *   <li>Exactly once: the upward reader owns the keys up to {@code low}, the downward one those
+ *       from {@code high} on ({@code low < high}), each extended only under {@link #lock}. A reader
+ *       bounds its query by the other's claim when it starts it; if, when the chunk returns, the
+ *       chunk reached the other's claim (or the range between them was exhausted), it keeps only
+ *       the keys short of that claim and the load is done: everything between the two claims was in
+ *       that chunk. A chunk that returns after the load is done lies wholly in claimed ranges and
+ *       is dropped. Keys are compared as SQLite's BINARY collation does: unsigned bytes.
+ * </ul>
+ *
+ * <p>Chunks are {@link TableLoader}'s format, with its adaptation to SQLite's length limit and to a
+ * byte budget. Not thread-safe; one instance per load.
+ */
+final class TwoWayLoader {
+  /** Receives the rows; told an estimate of their number first, to size the map once. */
+  @FunctionalInterface
+  interface Target {
+    /**
+     * Returns the source of sinks for about {@code expectedRows} rows; called once, before any row.
+     * The loader takes one sink per reading thread (two, or one on the single-connection path), and
+     * each sink is called by its thread only; the sinks together receive each key exactly once, and
+     * every row is delivered before {@link #readAll} returns.
+     */
+    Supplier<BiConsumer<String, String>> sinks(int expectedRows);
+  }
+
+  private static final int SQLITE_BUSY = 5;
+  private static final int SQLITE_TOOBIG = 18;
+
+  private final Object lock = new Object();
+  private byte[] low; // the upward reader's last claimed key; null: nothing claimed yet
+  private byte[] high; // the downward reader's last claimed key; null: nothing claimed yet
+  private boolean done;
+  private final long budget;
+  private final int maxRows;
+
+  /** Test hook: called with (upward?, "queried" or "claimed") after each query and each claim. */
+  static volatile BiConsumer<Boolean, String> hookForTests;
+
+  private TwoWayLoader(long budget, int maxRows) {
+    this.budget = budget;
+    this.maxRows = maxRows;
+  }
+
+  /**
+   * Reads the table on {@code c} (auto-commit, not in a transaction) and on {@code helper} (the
+   * same, or null to read on {@code c} alone).
+   *
+   * @throws CorruptValueException if a key or value is not valid UTF-8
+   */
+  static void readAll(
+      Connection c,
+      Connection helper,
+      TableLoader.SqlRunnable inSnapshot,
+      Target target,
+      long chunkBytes)
+      throws SQLException {
+    readAll(c, helper, inSnapshot, target, chunkBytes, TableLoader.CHUNK_ROWS);
+  }
+
+  /** {@link #readAll} with chunks of at most {@code maxRows} rows: tests use small chunks. */
+  static void readAll(
+      Connection c,
+      Connection helper,
+      TableLoader.SqlRunnable inSnapshot,
+      Target target,
+      long chunkBytes,
+      int maxRows)
+      throws SQLException {
+    long budget = Math.min(chunkBytes, TableLoader.lengthLimit(c) / 2);
+    if (helper == null || !beginImmediateNow(c)) {
+      TableLoader.readAll(c, true, inSnapshot, target.sinks(0).get(), chunkBytes);
+      return;
+    }
+    boolean read = false;
+    try {
+      inSnapshot.run();
+      new TwoWayLoader(budget, maxRows).run(c, helper, target);
+      read = true;
+    } finally {
+      try (Statement s = c.createStatement()) {
+        if (read) {
+          s.execute("COMMIT"); // nothing written: no WAL frame, no sync
+        } else {
+          try {
+            s.execute("ROLLBACK");
+          } catch (SQLException e) {
+            // the load's own failure is what matters
+          }
+        }
+      }
+    }
+  }
+
+  /** {@code BEGIN IMMEDIATE} if SQLite's write lock is free right now, without waiting for it. */
+  private static boolean beginImmediateNow(Connection c) throws SQLException {
+    String timeout = Database.pragma(c, "busy_timeout");
+    try (Statement s = c.createStatement()) {
+      s.execute("PRAGMA busy_timeout = 0");
+      try {
+        s.execute("BEGIN IMMEDIATE");
+        return true;
+      } catch (SQLException e) {
+        if (Errors.primaryCode(e) == SQLITE_BUSY) {
+          return false; // another connection is writing: load on one connection instead
+        }
+        throw e;
+      } finally {
+        s.execute("PRAGMA busy_timeout = " + Long.parseLong(timeout));
+      }
+    }
+  }
+
+  private void run(Connection c, Connection helper, Target target) throws SQLException {
+    Side up = new Side(c, true);
+    Chunk first = up.next();
+    Supplier<BiConsumer<String, String>> sinks = target.sinks(estimateRows(c, first));
+    BiConsumer<String, String> sink = sinks.get();
+    if (!up.claim(first, sink)) {
+      return; // the whole table was in the first chunk
+    }
+    Side down = new Side(helper, false);
+    BiConsumer<String, String> downSink = sinks.get(); // the down thread's own
+    Throwable[] downFailure = new Throwable[1];
+    Thread other =
+        new Thread(
+            () -> {
+              try (Statement s = helper.createStatement()) {
+                s.execute("BEGIN"); // after c took the write lock: the same committed state
+                try {
+                  down.readAll(downSink);
+                } finally {
+                  s.execute("COMMIT");
+                }
+              } catch (Throwable e) {
+                downFailure[0] = e;
+                stop();
+              } finally {
+                down.close();
+              }
+            },
+            "kvlog-load-down");
+    other.setDaemon(true);
+    other.start();
+    Throwable upFailure = null;
+    try {
+      up.readAll(sink);
+    } catch (Throwable e) {
+      upFailure = e;
+      stop();
+    } finally {
+      up.close();
+      joinUninterruptibly(other);
+    }
+    rethrow(upFailure != null ? upFailure : downFailure[0]);
+  }
+
+  private static void rethrow(Throwable failure) throws SQLException {
+    if (failure == null) {
+      return;
+    }
+    if (failure instanceof CorruptValueException) {
+      throw new CorruptValueException(failure.getMessage(), failure); // this thread's stack too
+    }
+    if (failure instanceof SQLException) {
+      throw (SQLException) failure;
+    }
+    if (failure instanceof RuntimeException) {
+      throw (RuntimeException) failure;
+    }
+    if (failure instanceof Error) {
+      throw (Error) failure;
+    }
+    throw new IllegalStateException("cannot load the table", failure);
+  }
+
+  /**
+   * Rows in the table, estimated from the snapshot's size in bytes and the first chunk's bytes per
+   * row; too high rather than too low (pages are not full), so the map is sized once.
+   */
+  private static int estimateRows(Connection c, Chunk first) throws SQLException {
+    if (first.count < first.limit) {
+      return first.count;
+    }
+    long bytes =
+        Long.parseLong(Database.pragma(c, "page_count"))
+            * Long.parseLong(Database.pragma(c, "page_size"));
+    long perRow = Math.max(1, first.bytes / Math.max(1, first.count));
+    return (int) Math.min(1 << 28, Math.max(first.count, bytes / perRow));
+  }
+
+  private void stop() {
+    synchronized (lock) {
+      done = true;
+    }
+  }
+
+  private static void joinUninterruptibly(Thread t) {
+    boolean interrupted = false;
+    for (; ; ) {
+      try {
+        t.join();
+        break;
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** One query's result: rows in the chunk format or one row, and the last key it reached. */
+  private static final class Chunk {
+    Object data; // byte[] chunk format, byte[2][] one row, or null: no rows
+    byte[] edge; // the last key in reading order
+    int count;
+    int limit;
+    long bytes;
+  }
+
+  /** One direction of reading, on one connection. */
+  private final class Side {
+    private final Connection c;
+    private final boolean up;
+    private final Map<String, PreparedStatement> statements = new HashMap<>();
+    private byte[] after; // own frontier: the last key read; null before the first chunk
+    private int rows = maxRows;
+
+    Side(Connection c, boolean up) {
+      this.c = c;
+      this.up = up;
+    }
+
+    void readAll(BiConsumer<String, String> sink) throws SQLException {
+      for (; ; ) {
+        Chunk chunk = next();
+        if (chunk == null || !claim(chunk, sink)) {
+          return;
+        }
+      }
+    }
+
+    /**
+     * Claims what {@code chunk} covers and delivers its rows; false if the load is complete. See
+     * the class comment for why each key is delivered once.
+     */
+    boolean claim(Chunk chunk, BiConsumer<String, String> sink) {
+      byte[] cut;
+      boolean last;
+      synchronized (lock) {
+        if (done) {
+          return false;
+        }
+        byte[] other = up ? high : low;
+        last =
+            chunk.count < chunk.limit
+                || (other != null && Arrays.compareUnsigned(chunk.edge, other) * sign() >= 0);
+        cut = last ? other : null;
+        if (last) {
+          done = true;
+        } else if (up) {
+          low = chunk.edge;
+        } else {
+          high = chunk.edge;
+        }
+      }
+      if (chunk.data instanceof byte[]) {
+        TableLoader.parse((byte[]) chunk.data, cut, up, sink);
+      } else if (chunk.data != null) {
+        byte[][] row = (byte[][]) chunk.data;
+        if (cut == null || Arrays.compareUnsigned(row[0], cut) * sign() < 0) {
+          String key = TableLoader.decodeStrictly(row[0], null);
+          sink.accept(key, TableLoader.decodeStrictly(row[1], key));
+        }
+      }
+      if (!last) {
+        after = chunk.edge;
+        adapt(chunk.bytes);
+      }
+      hook("claimed");
+      return !last;
+    }
+
+    private void hook(String event) {
+      BiConsumer<Boolean, String> hook = hookForTests;
+      if (hook != null) {
+        hook.accept(up, event);
+      }
+    }
+
+    private int sign() {
+      return up ? 1 : -1;
+    }
+
+    /** The next chunk beyond {@link #after}, bounded by the other side's claim; null if done. */
+    Chunk next() throws SQLException {
+      byte[] bound;
+      synchronized (lock) {
+        if (done) {
+          return null;
+        }
+        bound = up ? high : low;
+      }
+      for (; ; ) {
+        if (rows == 0) {
+          return oneRow(bound);
+        }
+        PreparedStatement p = statement(chunkSql(bound != null));
+        bind(p, bound);
+        p.setInt(2, rows);
+        try (ResultSet rs = p.executeQuery()) {
+          rs.next();
+          Chunk chunk = new Chunk();
+          chunk.data = rs.getBytes(1);
+          chunk.edge = rs.getBytes(2);
+          chunk.count = rs.getInt(3);
+          chunk.limit = rows;
+          chunk.bytes = chunk.data == null ? 0 : ((byte[]) chunk.data).length;
+          hook("queried");
+          return chunk;
+        } catch (SQLException e) {
+          if (Errors.primaryCode(e) != SQLITE_TOOBIG) {
+            throw e;
+          }
+          close(); // sqlite-jdbc finalizes a statement whose execution failed
+          rows /= 2;
+        }
+      }
+    }
+
+    /** One row whose concatenation alone exceeds SQLite's length limit. */
+    private Chunk oneRow(byte[] bound) throws SQLException {
+      PreparedStatement p = statement(rowSql(bound != null));
+      bind(p, bound);
+      Chunk chunk = new Chunk();
+      chunk.limit = 1;
+      try (ResultSet rs = p.executeQuery()) {
+        if (rs.next()) {
+          byte[] key = rs.getBytes(1);
+          chunk.data = new byte[][] {key, rs.getBytes(2)};
+          chunk.edge = key;
+          chunk.count = 1;
+          chunk.bytes = key.length;
+        }
+      }
+      hook("queried");
+      return chunk;
+    }
+
+    private void adapt(long bytes) {
+      if (rows == 0) {
+        rows = 1;
+      } else if (bytes > budget) {
+        rows = (int) Math.max(1, rows * budget / bytes);
+      } else if (bytes < budget / 4) {
+        rows = Math.min(maxRows, rows * 2);
+      }
+    }
+
+    private void bind(PreparedStatement p, byte[] bound) throws SQLException {
+      p.setBytes(1, after == null ? new byte[0] : after);
+      if (bound != null) {
+        p.setBytes(3, bound);
+      }
+    }
+
+    /** ?1 own frontier, ?2 rows, ?3 the other side's claim. */
+    private String range(boolean bounded) {
+      String from =
+          after == null
+              ? (up ? "key >= CAST(?1 AS TEXT)" : "?1 IS NOT NULL")
+              : (up ? "key > CAST(?1 AS TEXT)" : "key < CAST(?1 AS TEXT)");
+      String to =
+          !bounded ? "" : (up ? " AND key < CAST(?3 AS TEXT)" : " AND key > CAST(?3 AS TEXT)");
+      return " FROM kv WHERE " + from + to + " ORDER BY key" + (up ? "" : " DESC");
+    }
+
+    private String chunkSql(boolean bounded) {
+      return "SELECT CAST(group_concat(octet_length(key) || ',' || key"
+          + " || octet_length(value) || ',' || value, '') AS BLOB), CAST("
+          + (up ? "max" : "min")
+          + "(key) AS BLOB), count(*) FROM (SELECT key, value"
+          + range(bounded)
+          + " LIMIT ?2)";
+    }
+
+    private String rowSql(boolean bounded) {
+      return "SELECT CAST(key AS BLOB), CAST(value AS BLOB)" + range(bounded) + " LIMIT 1";
+    }
+
+    private PreparedStatement statement(String sql) throws SQLException {
+      PreparedStatement p = statements.get(sql);
+      if (p == null) {
+        p = c.prepareStatement(sql);
+        statements.put(sql, p);
+      }
+      return p;
+    }
+
+    void close() {
+      Resources.closeAll(
+          "cannot close the load's statements", statements.values().toArray(new AutoCloseable[0]));
+      statements.clear();
+    }
+  }
+}
