@@ -63,6 +63,8 @@ final class TwoWayLoader {
   /** Tries for the write lock that pins the snapshot, 1, 2, 4, 8 ms apart, before loading alone. */
   private static final int PIN_ATTEMPTS = 5;
 
+  private static final long MIN_ENTRY_BYTES = 128;
+
   private final Object lock = new Object();
   private byte[] low; // the upward reader's last claimed key; null: nothing claimed yet
   private byte[] high; // the downward reader's last claimed key; null: nothing claimed yet
@@ -224,7 +226,8 @@ final class TwoWayLoader {
   private void run(Connection c, Connection helper, Target target) throws SQLException {
     Side up = new Side(c, true);
     Chunk first = up.next();
-    Supplier<BiConsumer<String, String>> sinks = target.sinks(estimateRows(c, first));
+    Supplier<BiConsumer<String, String>> sinks =
+        target.sinks(estimateRows(c, first.count, first.limit, first.bytes, heapCap()));
     BiConsumer<String, String> sink = sinks.get();
     if (!up.claim(first, sink)) {
       return; // the whole table was in the first chunk
@@ -280,18 +283,36 @@ final class TwoWayLoader {
   }
 
   /**
-   * Rows in the table, estimated from the snapshot's size in bytes and the first chunk's bytes per
-   * row; too high rather than too low (pages are not full), so the map is sized once.
+   * Rows in the table, estimated from the bytes of its used pages (free pages are left out: a store
+   * that once held much more keeps them until a VACUUM) and the first chunk's bytes per row; too
+   * high rather than too low (pages are not full), but never more rows than a fraction of the free
+   * heap could hold, since the first chunk's rows may be far smaller than the rest. An estimate too
+   * low costs only the growing of buffers.
+   *
+   * @param cap the most rows to estimate ({@link #heapCap()})
    */
-  private static int estimateRows(Connection c, Chunk first) throws SQLException {
-    if (first.count < first.limit) {
-      return first.count;
+  static int estimateRows(Connection c, int count, int limit, long chunkBytes, long cap)
+      throws SQLException {
+    if (count < limit) {
+      return count;
     }
-    long bytes =
+    long pages =
         Long.parseLong(Database.pragma(c, "page_count"))
-            * Long.parseLong(Database.pragma(c, "page_size"));
-    long perRow = Math.max(1, first.bytes / Math.max(1, first.count));
-    return (int) Math.min(1 << 28, Math.max(first.count, bytes / perRow));
+            - Long.parseLong(Database.pragma(c, "freelist_count"));
+    long bytes = Math.max(0, pages) * Long.parseLong(Database.pragma(c, "page_size"));
+    long perRow = Math.max(1, chunkBytes / Math.max(1, count));
+    return (int) Math.max(count, Math.min(bytes / perRow, cap));
+  }
+
+  /**
+   * Rows worth presizing for: each entry holds at least two Strings (over 80 bytes), so more rows
+   * than the free heap / {@value #MIN_ENTRY_BYTES} cannot load anyway, and presized buffers (two
+   * references per row) then take at most a few percent of that heap.
+   */
+  static long heapCap() {
+    Runtime r = Runtime.getRuntime();
+    long free = r.maxMemory() - (r.totalMemory() - r.freeMemory());
+    return Math.min(1 << 28, Math.max(0, free) / MIN_ENTRY_BYTES);
   }
 
   private void stop() {

@@ -408,6 +408,35 @@ class TwoWayLoaderTest {
     }
   }
 
+  /**
+   * The estimate presizes buffers: a first chunk of tiny rows in a file of huge ones (or of free
+   * pages) must not make it larger than the cap the heap allows, nor count free pages.
+   */
+  @Test
+  void estimateRows_tinyFirstRowsThenHugeOnes_neverAboveTheCap_andFreePagesDoNotCount()
+      throws Exception {
+    Map<String, String> rows = new HashMap<>();
+    for (int i = 0; i < 8_192; i++) {
+      rows.put(String.format("a%04d", i), "v");
+    }
+    for (int i = 0; i < 50; i++) {
+      rows.put("z" + i, "x".repeat(100_000));
+    }
+    try (Connection c = table(rows)) {
+      long tinyChunk = 8_192 * 9; // "5,a00001,v" less a byte: the first chunk's bytes
+      assertThat(TwoWayLoader.estimateRows(c, 8_192, 8_192, tinyChunk, 20_000))
+          .as("5 MB of used pages at 9 bytes per row, capped")
+          .isEqualTo(20_000);
+      try (Statement s = c.createStatement()) {
+        s.executeUpdate("DELETE FROM kv WHERE key LIKE 'z%'"); // free pages now, no VACUUM
+      }
+      assertThat(TwoWayLoader.estimateRows(c, 8_192, 8_192, tinyChunk, Long.MAX_VALUE))
+          .as("the used pages of 8,192 tiny rows")
+          .isBetween(8_192, 8_192 * 3);
+    }
+    assertThat(TwoWayLoader.heapCap()).isLessThan(Runtime.getRuntime().maxMemory() / 100);
+  }
+
   /** Invalid UTF-8 in either half, found by either reader, fails the load naming the key. */
   @Test
   void readAll_invalidUtf8NearEitherEnd_failsNamingIt() throws Exception {
