@@ -122,8 +122,11 @@ final class TwoWayLoader {
       new TwoWayLoader(budget, maxRows).run(c, helper, target);
       read = true;
     } finally {
-      end(helper, read); // the down thread was joined
-      end(c, read);
+      try {
+        end(helper, read); // the down thread was joined
+      } finally {
+        end(c, read);
+      }
     }
   }
 
@@ -149,15 +152,15 @@ final class TwoWayLoader {
       beginReading(c);
       hook(true, "pinning"); // the write lock held, one reader's snapshot taken
       beginReading(helper);
-      pinned = true;
-    } finally {
       try (Statement s = pinner.createStatement()) {
         s.execute("ROLLBACK"); // wrote nothing
-      } finally {
-        if (!pinned) {
-          end(helper, false);
-          end(c, false);
-        }
+      }
+      pinned = true;
+    } finally {
+      if (!pinned) { // nothing stays open, not even the write lock
+        end(pinner, false);
+        end(helper, false);
+        end(c, false);
       }
     }
     return true;
@@ -306,8 +309,9 @@ final class TwoWayLoader {
 
   /**
    * Rows worth presizing for: each entry holds at least two Strings (over 80 bytes), so more rows
-   * than the free heap / {@value #MIN_ENTRY_BYTES} cannot load anyway, and presized buffers (two
-   * references per row) then take at most a few percent of that heap.
+   * than the free heap / {@value #MIN_ENTRY_BYTES} cannot load anyway, and the presized buffers
+   * (two references per row) then take at most 1/16 of that heap (1/8 without compressed
+   * references).
    */
   static long heapCap() {
     Runtime r = Runtime.getRuntime();
