@@ -54,14 +54,18 @@ final class ExternalChanges {
   }
 
   /**
-   * Records the file's identity, loads the table into a new cache in one snapshot, and records the
-   * versions that snapshot had.
+   * Records the file's identity, loads the table into a new cache in one snapshot, records the
+   * versions that snapshot had, then reloads what other connections committed during the load.
    *
    * @throws StoreOpenException if the table is not the one KVLog created, or holds text that is not
    *     valid UTF-8
    */
   static ExternalChanges open(
-      Path path, Connection connection, Connection loadHelper, CommitStats stats)
+      Path path,
+      Connection connection,
+      Connection loadHelper,
+      Connection loadPinner,
+      CommitStats stats)
       throws SQLException {
     Object fileKey = StoreFiles.fileKey(path);
     long[] version = new long[2];
@@ -71,6 +75,7 @@ final class ExternalChanges {
           WarmCache.load(
               connection,
               loadHelper,
+              loadPinner,
               () -> {
                 version[0] = Long.parseLong(Database.pragma(connection, "data_version"));
                 version[1] = schemaVersion(connection);
@@ -87,6 +92,10 @@ final class ExternalChanges {
     changes.dataVersion = version[0];
     changes.checkedSchemaVersion = version[1];
     changes.prepare();
+    // Another connection may have committed while the table loaded (the load pins a snapshot and
+    // holds no lock): pick that up now, as the periodic check would, so open returns a cache at
+    // least as new as the end of the load. One PRAGMA data_version when nothing changed.
+    changes.poll();
     return changes;
   }
 

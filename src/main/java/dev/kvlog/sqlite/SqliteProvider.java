@@ -235,10 +235,18 @@ public final class SqliteProvider implements BackendProvider {
             new Housekeeper(
                 files, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
         SqliteWriter log;
-        try (Connection loadHelper = database.connection()) { // back to the pool after the load
+        // Both back to the pool after the load (the pool's last two connections).
+        try (Connection loadHelper = database.connection();
+            Connection loadPinner = database.connection()) {
           log =
               new SqliteWriter(
-                  file, writer, loadHelper, groupCommit, housekeeper::afterCommit, stats);
+                  file,
+                  writer,
+                  loadHelper,
+                  loadPinner,
+                  groupCommit,
+                  housekeeper::afterCommit,
+                  stats);
         }
         housekeeper.start(log::pollExternalChanges);
         return new SqliteBackend(files, ownerLock, database, log, housekeeper, stats, version);

@@ -97,6 +97,9 @@ final class SqliteWriter implements AutoCloseable {
    *
    * @param loadHelper a second connection the initial load also reads on (see {@link
    *     TwoWayLoader}), used only while this constructor runs; null to load on {@code connection}
+   * @param loadPinner a third connection that holds the write lock for the microseconds in which
+   *     the two readers pin one snapshot, used only while this constructor runs; null to load on
+   *     {@code connection}
    * @param afterCommit runs after each successful commit, holding the writer lock, with the writer
    *     connection (the housekeeper's checkpoint step); its failures are only logged
    */
@@ -104,6 +107,7 @@ final class SqliteWriter implements AutoCloseable {
       Path path,
       Connection connection,
       Connection loadHelper,
+      Connection loadPinner,
       boolean groupCommit,
       ObjLongConsumer<Connection> afterCommit,
       CommitStats stats)
@@ -113,7 +117,7 @@ final class SqliteWriter implements AutoCloseable {
     this.afterCommit = afterCommit;
     this.stats = stats;
     this.failures = new WriteFailures(path);
-    this.external = ExternalChanges.open(path, connection, loadHelper, stats);
+    this.external = ExternalChanges.open(path, connection, loadHelper, loadPinner, stats);
     this.cache = external.cache();
     this.committer =
         new GroupCommitter<>(

@@ -21,12 +21,17 @@ import java.util.function.Supplier;
  * <p><b>Invariant: every key is delivered exactly once, from one committed state.</b>
  *
  * <ul>
- *   <li>One state: the first connection reads inside {@code BEGIN IMMEDIATE}, so while it holds
- *       SQLite's write lock no connection (not even another process) can commit; the second
- *       connection's read transaction starts after the lock was taken, so both see the latest
- *       commit, the same one, and {@code inSnapshot} (which records {@code data_version}) runs in
- *       that state too. If the write lock is not free at once (another process is writing), the
- *       load falls back to {@link TableLoader#readAll} on one connection.
+ *   <li>One state: a third connection takes SQLite's write lock ({@code BEGIN IMMEDIATE}) only
+ *       while both readers begin a read transaction and read once; while it is held no connection
+ *       (not even another process) can commit, so both pin the latest commit, the same one; then it
+ *       rolls back, microseconds later, and WAL snapshot isolation keeps both readers on that state
+ *       for the rest of the load while other writers commit freely (holding the lock for the whole
+ *       load made every outside writer fail with "database is locked" for about a second per
+ *       million rows). {@code inSnapshot} (which records {@code data_version}) runs in the first
+ *       reader's transaction, so it names that state, and a commit made during the load moves
+ *       {@code data_version} and is reloaded afterwards. If the write lock stays busy for a few
+ *       brief tries (another process is writing), the load falls back to {@link
+ *       TableLoader#readAll} on one connection.
  *   <li>Exactly once: the upward reader owns the keys up to {@code low}, the downward one those
  *       from {@code high} on ({@code low < high}), each extended only under {@link #lock}. A reader
  *       bounds its query by the other's claim when it starts it; if, when the chunk returns, the
@@ -55,6 +60,11 @@ final class TwoWayLoader {
   private static final int SQLITE_BUSY = 5;
   private static final int SQLITE_TOOBIG = 18;
 
+  /** Tries for the write lock that pins the snapshot, 1, 2, 4, 8 ms apart, before loading alone. */
+  private static final int PIN_ATTEMPTS = 5;
+
+  private static final long MIN_ENTRY_BYTES = 128;
+
   private final Object lock = new Object();
   private byte[] low; // the upward reader's last claimed key; null: nothing claimed yet
   private byte[] high; // the downward reader's last claimed key; null: nothing claimed yet
@@ -62,7 +72,10 @@ final class TwoWayLoader {
   private final long budget;
   private final int maxRows;
 
-  /** Test hook: called with (upward?, "queried" or "claimed") after each query and each claim. */
+  /**
+   * Test hook: called with (upward?, "queried" or "claimed") after each query and each claim, and
+   * with (true, "pinning") while the write lock is held between the two readers' first reads.
+   */
   static volatile BiConsumer<Boolean, String> hookForTests;
 
   private TwoWayLoader(long budget, int maxRows) {
@@ -72,49 +85,123 @@ final class TwoWayLoader {
 
   /**
    * Reads the table on {@code c} (auto-commit, not in a transaction) and on {@code helper} (the
-   * same, or null to read on {@code c} alone).
+   * same, or null to read on {@code c} alone), pinning their common snapshot with {@code pinner} (a
+   * third connection to the same file, auto-commit; null: read on {@code c} alone).
    *
    * @throws CorruptValueException if a key or value is not valid UTF-8
    */
   static void readAll(
       Connection c,
       Connection helper,
+      Connection pinner,
       TableLoader.SqlRunnable inSnapshot,
       Target target,
       long chunkBytes)
       throws SQLException {
-    readAll(c, helper, inSnapshot, target, chunkBytes, TableLoader.CHUNK_ROWS);
+    readAll(c, helper, pinner, inSnapshot, target, chunkBytes, TableLoader.CHUNK_ROWS);
   }
 
   /** {@link #readAll} with chunks of at most {@code maxRows} rows: tests use small chunks. */
   static void readAll(
       Connection c,
       Connection helper,
+      Connection pinner,
       TableLoader.SqlRunnable inSnapshot,
       Target target,
       long chunkBytes,
       int maxRows)
       throws SQLException {
     long budget = Math.min(chunkBytes, TableLoader.lengthLimit(c) / 2);
-    if (helper == null || !beginImmediateNow(c)) {
+    if (helper == null || pinner == null || !pin(pinner, c, helper)) {
       TableLoader.readAll(c, true, inSnapshot, target.sinks(0).get(), chunkBytes);
       return;
     }
     boolean read = false;
     try {
-      inSnapshot.run();
+      inSnapshot.run(); // in c's read transaction: the pinned state, whatever commits since
       new TwoWayLoader(budget, maxRows).run(c, helper, target);
       read = true;
     } finally {
-      try (Statement s = c.createStatement()) {
-        if (read) {
-          s.execute("COMMIT"); // nothing written: no WAL frame, no sync
-        } else {
-          try {
-            s.execute("ROLLBACK");
-          } catch (SQLException e) {
-            // the load's own failure is what matters
-          }
+      try {
+        end(helper, read); // the down thread was joined
+      } finally {
+        end(c, read);
+      }
+    }
+  }
+
+  /**
+   * Starts read transactions on {@code c} and {@code helper} at the same, latest committed state,
+   * holding SQLite's write lock on {@code pinner} only while they start (microseconds): while it is
+   * held nobody can commit, so both see the same commit; once both have read, WAL snapshot
+   * isolation keeps them there without any lock, and other writers commit freely during the load.
+   * False, with no transaction open, if the write lock stayed busy for a few brief tries.
+   */
+  private static boolean pin(Connection pinner, Connection c, Connection helper)
+      throws SQLException {
+    for (int attempt = 0; ; attempt++) {
+      if (beginImmediateNow(pinner)) {
+        break;
+      }
+      if (attempt + 1 == PIN_ATTEMPTS || !pause(1L << attempt)) {
+        return false; // another connection keeps writing: load on one connection instead
+      }
+    }
+    boolean pinned = false;
+    try {
+      beginReading(c);
+      hook(true, "pinning"); // the write lock held, one reader's snapshot taken
+      beginReading(helper);
+      try (Statement s = pinner.createStatement()) {
+        s.execute("ROLLBACK"); // wrote nothing
+      }
+      pinned = true;
+    } finally {
+      if (!pinned) { // nothing stays open, not even the write lock
+        end(pinner, false);
+        end(helper, false);
+        end(c, false);
+      }
+    }
+    return true;
+  }
+
+  private static void hook(boolean up, String event) {
+    BiConsumer<Boolean, String> hook = hookForTests;
+    if (hook != null) {
+      hook.accept(up, event);
+    }
+  }
+
+  /** BEGIN and a first read, which is what fixes a WAL read transaction's snapshot. */
+  private static void beginReading(Connection c) throws SQLException {
+    try (Statement s = c.createStatement()) {
+      s.execute("BEGIN");
+      s.executeQuery("SELECT 1 FROM sqlite_schema LIMIT 1").close();
+    }
+  }
+
+  /** Sleeps {@code millis}; false, the interrupt flag restored, if interrupted. */
+  private static boolean pause(long millis) {
+    try {
+      Thread.sleep(millis);
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
+  /** Ends a read transaction; after a failure, quietly (the failure is what matters). */
+  private static void end(Connection c, boolean read) throws SQLException {
+    try (Statement s = c.createStatement()) {
+      if (read) {
+        s.execute("COMMIT"); // nothing written: no WAL frame, no sync
+      } else {
+        try {
+          s.execute("ROLLBACK");
+        } catch (SQLException e) {
+          // the load's own failure is what matters
         }
       }
     }
@@ -130,7 +217,7 @@ final class TwoWayLoader {
         return true;
       } catch (SQLException e) {
         if (Errors.primaryCode(e) == SQLITE_BUSY) {
-          return false; // another connection is writing: load on one connection instead
+          return false;
         }
         throw e;
       } finally {
@@ -142,7 +229,8 @@ final class TwoWayLoader {
   private void run(Connection c, Connection helper, Target target) throws SQLException {
     Side up = new Side(c, true);
     Chunk first = up.next();
-    Supplier<BiConsumer<String, String>> sinks = target.sinks(estimateRows(c, first));
+    Supplier<BiConsumer<String, String>> sinks =
+        target.sinks(estimateRows(c, first.count, first.limit, first.bytes, heapCap()));
     BiConsumer<String, String> sink = sinks.get();
     if (!up.claim(first, sink)) {
       return; // the whole table was in the first chunk
@@ -153,13 +241,8 @@ final class TwoWayLoader {
     Thread other =
         new Thread(
             () -> {
-              try (Statement s = helper.createStatement()) {
-                s.execute("BEGIN"); // after c took the write lock: the same committed state
-                try {
-                  down.readAll(downSink);
-                } finally {
-                  s.execute("COMMIT");
-                }
+              try {
+                down.readAll(downSink); // in helper's pinned read transaction
               } catch (Throwable e) {
                 downFailure[0] = e;
                 stop();
@@ -203,18 +286,37 @@ final class TwoWayLoader {
   }
 
   /**
-   * Rows in the table, estimated from the snapshot's size in bytes and the first chunk's bytes per
-   * row; too high rather than too low (pages are not full), so the map is sized once.
+   * Rows in the table, estimated from the bytes of its used pages (free pages are left out: a store
+   * that once held much more keeps them until a VACUUM) and the first chunk's bytes per row; too
+   * high rather than too low (pages are not full), but never more rows than a fraction of the free
+   * heap could hold, since the first chunk's rows may be far smaller than the rest. An estimate too
+   * low costs only the growing of buffers.
+   *
+   * @param cap the most rows to estimate ({@link #heapCap()})
    */
-  private static int estimateRows(Connection c, Chunk first) throws SQLException {
-    if (first.count < first.limit) {
-      return first.count;
+  static int estimateRows(Connection c, int count, int limit, long chunkBytes, long cap)
+      throws SQLException {
+    if (count < limit) {
+      return count;
     }
-    long bytes =
+    long pages =
         Long.parseLong(Database.pragma(c, "page_count"))
-            * Long.parseLong(Database.pragma(c, "page_size"));
-    long perRow = Math.max(1, first.bytes / Math.max(1, first.count));
-    return (int) Math.min(1 << 28, Math.max(first.count, bytes / perRow));
+            - Long.parseLong(Database.pragma(c, "freelist_count"));
+    long bytes = Math.max(0, pages) * Long.parseLong(Database.pragma(c, "page_size"));
+    long perRow = Math.max(1, chunkBytes / Math.max(1, count));
+    return (int) Math.max(count, Math.min(bytes / perRow, cap));
+  }
+
+  /**
+   * Rows worth presizing for: each entry holds at least two Strings (over 80 bytes), so more rows
+   * than the free heap / {@value #MIN_ENTRY_BYTES} cannot load anyway, and the presized buffers
+   * (two references per row) then take at most 1/16 of that heap (1/8 without compressed
+   * references).
+   */
+  static long heapCap() {
+    Runtime r = Runtime.getRuntime();
+    long free = r.maxMemory() - (r.totalMemory() - r.freeMemory());
+    return Math.min(1 << 28, Math.max(0, free) / MIN_ENTRY_BYTES);
   }
 
   private void stop() {
@@ -311,10 +413,7 @@ final class TwoWayLoader {
     }
 
     private void hook(String event) {
-      BiConsumer<Boolean, String> hook = hookForTests;
-      if (hook != null) {
-        hook.accept(up, event);
-      }
+      TwoWayLoader.hook(up, event);
     }
 
     private int sign() {

@@ -69,27 +69,34 @@ final class WarmCache {
    * @throws CorruptValueException if a key or value is not valid UTF-8
    */
   static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot) throws SQLException {
-    return load(c, null, inSnapshot, TableLoader.CHUNK_BYTES);
+    return load(c, null, null, inSnapshot, TableLoader.CHUNK_BYTES);
   }
 
   /** {@link #load} with a chunk budget of at most {@code chunkBytes}: tests use small budgets. */
   static WarmCache load(Connection c, TableLoader.SqlRunnable inSnapshot, long chunkBytes)
       throws SQLException {
-    return load(c, null, inSnapshot, chunkBytes);
+    return load(c, null, null, inSnapshot, chunkBytes);
   }
 
   /**
    * {@link #load} reading on {@code helper} too (a second connection to the same file, in
-   * auto-commit mode; null: {@code c} alone), see {@link TwoWayLoader}. The table is sized once for
-   * the loader's estimate of the rows and filled by both reading threads at once ({@link Bulk}).
+   * auto-commit mode; null: {@code c} alone), the snapshot pinned with {@code pinner} (a third such
+   * connection, which holds the write lock for microseconds), see {@link TwoWayLoader}. The table
+   * is sized once for the loader's estimate of the rows and filled by both reading threads at once
+   * ({@link Bulk}).
    */
   static WarmCache load(
-      Connection c, Connection helper, TableLoader.SqlRunnable inSnapshot, long chunkBytes)
+      Connection c,
+      Connection helper,
+      Connection pinner,
+      TableLoader.SqlRunnable inSnapshot,
+      long chunkBytes)
       throws SQLException {
     Bulk[] bulk = new Bulk[1];
     TwoWayLoader.readAll(
         c,
         helper,
+        pinner,
         inSnapshot,
         expectedRows -> {
           bulk[0] = new Bulk(expectedRows);

@@ -72,18 +72,21 @@ class TwoWayLoaderTest {
       throws SQLException {
     Map<String, String> loaded = new ConcurrentHashMap<>();
     Map<String, AtomicInteger> deliveries = new ConcurrentHashMap<>();
-    TwoWayLoader.readAll(
-        c,
-        helper,
-        inSnapshot,
-        expected ->
-            () ->
-                (k, v) -> {
-                  deliveries.computeIfAbsent(k, x -> new AtomicInteger()).incrementAndGet();
-                  loaded.put(k, v);
-                },
-        chunkBytes,
-        maxRows);
+    try (Connection pinner = connect()) {
+      TwoWayLoader.readAll(
+          c,
+          helper,
+          pinner,
+          inSnapshot,
+          expected ->
+              () ->
+                  (k, v) -> {
+                    deliveries.computeIfAbsent(k, x -> new AtomicInteger()).incrementAndGet();
+                    loaded.put(k, v);
+                  },
+          chunkBytes,
+          maxRows);
+    }
     assertThat(deliveries.values()).allSatisfy(n -> assertThat(n.get()).isEqualTo(1));
     return loaded;
   }
@@ -123,12 +126,14 @@ class TwoWayLoaderTest {
       rows.put(String.format("key-%08d", i) + SPECIAL.get(i % SPECIAL.size()), "value " + i);
     }
     try (Connection c = table(rows);
-        Connection helper = connect()) {
+        Connection helper = connect();
+        Connection pinner = connect()) {
       int[] expected = {-1};
       Map<String, String> loaded = new ConcurrentHashMap<>();
       TwoWayLoader.readAll(
           c,
           helper,
+          pinner,
           () -> {},
           n -> {
             expected[0] = n;
@@ -223,12 +228,14 @@ class TwoWayLoaderTest {
   }
 
   /**
-   * A commit by another connection right after the load's snapshot began: without the write lock
-   * the upward reader would see the old rows and the downward one the new (a mixed state). The
-   * commit must wait, and the cache hold one committed state: every value of one generation.
+   * Another connection (busy_timeout 0, as {@code sqlite3} scripts often run) commits while both
+   * readers are mid-load: it succeeds at once (the load holds no lock), the load still delivers the
+   * pinned state (every value of one generation, each key once: the downward reader, which had read
+   * nothing yet, must not see the commit), and {@code data_version} recorded in the snapshot moves,
+   * so the writer reloads the commit afterwards.
    */
   @Test
-  void readAll_anotherConnectionCommitsDuringTheLoad_cacheHoldsOneCommittedState()
+  void readAll_anotherConnectionCommitsDuringTheLoad_commitSucceeds_loadHoldsThePinnedState()
       throws Exception {
     Map<String, String> rows = new HashMap<>();
     for (int i = 0; i < 2_000; i++) {
@@ -238,30 +245,134 @@ class TwoWayLoaderTest {
         Connection helper = connect();
         Connection other = connect()) {
       try (Statement s = other.createStatement()) {
-        s.execute("PRAGMA busy_timeout = 200");
+        s.execute("PRAGMA busy_timeout = 0");
       }
       List<String> otherOutcome = new ArrayList<>();
-      Map<String, String> loaded =
-          loadCountingDuplicates(
-              c,
-              helper,
-              TableLoader.CHUNK_BYTES,
-              50, // small chunks: many queries on both sides after the commit
+      AtomicInteger upClaims = new AtomicInteger();
+      TwoWayLoader.hookForTests =
+          (up, event) -> {
+            if (up && event.equals("claimed") && upClaims.incrementAndGet() == 1) {
+              try (Statement s = other.createStatement()) {
+                s.executeUpdate("UPDATE kv SET value = 'gen1'");
+                s.executeUpdate("INSERT INTO kv VALUES ('new', 'gen1')");
+                otherOutcome.add("committed");
+              } catch (SQLException e) {
+                otherOutcome.add("failed " + Errors.primaryCode(e));
+              }
+            }
+          };
+      long[] version = new long[1];
+      Map<String, String> loaded;
+      try {
+        loaded =
+            loadCountingDuplicates(
+                c,
+                helper,
+                TableLoader.CHUNK_BYTES,
+                50, // small chunks: many queries on both sides after the commit
+                () -> version[0] = Long.parseLong(Database.pragma(c, "data_version")));
+      } finally {
+        TwoWayLoader.hookForTests = null;
+      }
+      assertThat(otherOutcome).containsExactly("committed");
+      assertThat(loaded).isEqualTo(rows);
+      assertThat(Long.parseLong(Database.pragma(c, "data_version")))
+          .as("the commit during the load is detected afterwards")
+          .isNotEqualTo(version[0]);
+    }
+  }
+
+  /**
+   * A commit racing the pin: while the first reader has begun its snapshot and the second has not,
+   * nobody can commit (the third connection holds the write lock), so both readers see one state.
+   * Then commits race whole loads from another thread: every load is exactly one committed state.
+   */
+  @Test
+  void readAll_commitsRacingThePin_eachLoadIsOneCommittedState() throws Exception {
+    Map<String, String> rows = new HashMap<>();
+    for (int i = 0; i < 2_000; i++) {
+      rows.put(String.format("k%05d", i), "g0");
+    }
+    rows.put("x0", "g0");
+    try (Connection c = table(rows);
+        Connection helper = connect();
+        Connection other = connect()) {
+      try (Statement s = other.createStatement()) {
+        s.execute("PRAGMA busy_timeout = 0");
+        s.execute("PRAGMA synchronous = OFF");
+      }
+      int[] generation = {0};
+      List<String> duringPin = new ArrayList<>();
+      TwoWayLoader.hookForTests =
+          (up, event) -> {
+            if (event.equals("pinning")) {
+              try {
+                commitGeneration(other, generation[0] + 1);
+                generation[0]++;
+                duringPin.add("committed");
+              } catch (SQLException e) {
+                duringPin.add("failed " + Errors.primaryCode(e));
+              }
+            }
+          };
+      try {
+        assertOneGeneration(
+            loadCountingDuplicates(c, helper, TableLoader.CHUNK_BYTES, 50, () -> {}));
+      } finally {
+        TwoWayLoader.hookForTests = null;
+      }
+      assertThat(duringPin).containsExactly("failed 5");
+
+      AtomicInteger commits = new AtomicInteger();
+      java.util.concurrent.atomic.AtomicBoolean stop =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      Thread writer =
+          new Thread(
               () -> {
-                try (Statement s = c.createStatement()) {
-                  s.executeQuery("SELECT count(*) FROM kv").close(); // the snapshot has begun
-                }
-                try (Statement s = other.createStatement()) {
-                  s.executeUpdate("UPDATE kv SET value = 'gen1'");
-                  otherOutcome.add("committed");
-                } catch (SQLException e) {
-                  otherOutcome.add("busy " + Errors.primaryCode(e));
+                for (int g = generation[0] + 1; !stop.get(); ) {
+                  try {
+                    commitGeneration(other, g);
+                    g++;
+                    commits.incrementAndGet();
+                  } catch (SQLException e) {
+                    Thread.onSpinWait(); // busy during a pin: try again
+                  }
                 }
               });
-      assertThat(otherOutcome).containsExactly("busy 5");
-      assertThat(loaded).hasSize(rows.size());
-      assertThat(new java.util.HashSet<>(loaded.values())).containsExactly("gen0");
+      writer.start();
+      try {
+        for (int i = 0; i < 30; i++) {
+          assertOneGeneration(
+              loadCountingDuplicates(c, helper, TableLoader.CHUNK_BYTES, 20 + i, () -> {}));
+        }
+      } finally {
+        stop.set(true);
+        writer.join();
+      }
+      assertThat(commits.get()).as("commits raced the loads").isPositive();
     }
+  }
+
+  /** Generation g: every value "g" + g, and the one moving key "x" + g instead of x(g-1). */
+  private static void commitGeneration(Connection other, int g) throws SQLException {
+    try (Statement s = other.createStatement()) {
+      s.execute("BEGIN IMMEDIATE");
+      try {
+        s.executeUpdate("UPDATE kv SET value = 'g" + g + "'");
+        s.executeUpdate("UPDATE kv SET key = 'x" + g + "' WHERE key = 'x" + (g - 1) + "'");
+        s.execute("COMMIT");
+      } catch (SQLException e) {
+        s.execute("ROLLBACK");
+        throw e;
+      }
+    }
+  }
+
+  private static void assertOneGeneration(Map<String, String> loaded) {
+    assertThat(loaded).hasSize(2_001);
+    assertThat(new java.util.HashSet<>(loaded.values())).hasSize(1);
+    String g = loaded.values().iterator().next().substring(1);
+    assertThat(loaded).containsEntry("x" + g, "g" + g);
   }
 
   /**
@@ -295,6 +406,35 @@ class TwoWayLoaderTest {
         s.execute("ROLLBACK");
       }
     }
+  }
+
+  /**
+   * The estimate presizes buffers: a first chunk of tiny rows in a file of huge ones (or of free
+   * pages) must not make it larger than the cap the heap allows, nor count free pages.
+   */
+  @Test
+  void estimateRows_tinyFirstRowsThenHugeOnes_neverAboveTheCap_andFreePagesDoNotCount()
+      throws Exception {
+    Map<String, String> rows = new HashMap<>();
+    for (int i = 0; i < 8_192; i++) {
+      rows.put(String.format("a%04d", i), "v");
+    }
+    for (int i = 0; i < 50; i++) {
+      rows.put("z" + i, "x".repeat(100_000));
+    }
+    try (Connection c = table(rows)) {
+      long tinyChunk = 8_192 * 9; // "5,a00001,v" less a byte: the first chunk's bytes
+      assertThat(TwoWayLoader.estimateRows(c, 8_192, 8_192, tinyChunk, 20_000))
+          .as("5 MB of used pages at 9 bytes per row, capped")
+          .isEqualTo(20_000);
+      try (Statement s = c.createStatement()) {
+        s.executeUpdate("DELETE FROM kv WHERE key LIKE 'z%'"); // free pages now, no VACUUM
+      }
+      assertThat(TwoWayLoader.estimateRows(c, 8_192, 8_192, tinyChunk, Long.MAX_VALUE))
+          .as("the used pages of 8,192 tiny rows")
+          .isBetween(8_192, 8_192 * 3);
+    }
+    assertThat(TwoWayLoader.heapCap()).isLessThan(Runtime.getRuntime().maxMemory() / 100);
   }
 
   /** Invalid UTF-8 in either half, found by either reader, fails the load naming the key. */
