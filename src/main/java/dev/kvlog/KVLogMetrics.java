@@ -136,7 +136,11 @@ public final class KVLogMetrics implements MeterBinder {
     counter(registry, bound, "kvlog.commits", "transactions committed", s -> s.stats().commits());
     counter(registry, bound, "kvlog.writes", "write operations committed", s -> s.stats().writes());
     counter(
-        registry, bound, "kvlog.checkpoints", "WAL checkpoints run", s -> s.stats().checkpoints());
+        registry,
+        bound,
+        "kvlog.checkpoints",
+        "WAL checkpoint passes run",
+        s -> s.stats().checkpoints());
     counter(
         registry,
         bound,

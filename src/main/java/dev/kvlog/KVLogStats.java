@@ -16,7 +16,8 @@ import java.nio.file.Path;
  * @param largestGroup the most writes committed in one transaction
  * @param commitP50Micros median commit latency (BEGIN to durable COMMIT), within 19%
  * @param commitP99Micros 99th percentile commit latency, within 19%
- * @param checkpoints WAL checkpoints run
+ * @param checkpoints checkpoint passes run ({@code PRAGMA wal_checkpoint} calls: a checkpoint under
+ *     load takes several, in the background and one on the writer)
  * @param externalReloads times the cache was reloaded after another connection changed the table
  */
 public record KVLogStats(

@@ -44,8 +44,8 @@ class DurabilityTest {
   /**
    * The write path must not stat() the WAL on every commit: on Linux 6.13+ (multigrain timestamps)
    * each stat makes the next write stamp a fine-grained ctime, and the commit's fsync then also
-   * commits the ext4 journal (measured: 1-writer p50 190 us instead of 130). The housekeeper looks
-   * at the WAL's size only every {@code COMMITS_BETWEEN_LOOKS} commits.
+   * writes the dirty inode (measured: 1-writer p50 190 us instead of 130). The housekeeper looks at
+   * the WAL's size only every {@code COMMITS_BETWEEN_LOOKS} commits.
    */
   @Test
   void commits_doNotStatTheWalEachTime() throws Exception {

@@ -16,7 +16,7 @@ import java.nio.file.Path;
  * @param largestGroup the most writes committed in one transaction
  * @param commitP50Micros median commit latency
  * @param commitP99Micros 99th percentile commit latency
- * @param checkpoints WAL checkpoints run
+ * @param checkpoints checkpoint passes run ({@code PRAGMA wal_checkpoint} calls)
  * @param externalReloads reloads after another connection changed the table
  */
 public record BackendStats(

@@ -57,7 +57,7 @@ final class Housekeeper implements AutoCloseable {
   /**
    * Commits between two looks at the WAL's size. A look is a stat() of the {@code -wal} file, and
    * since Linux 6.13 (multigrain timestamps) a stat makes the next write to that file stamp a fresh
-   * fine-grained ctime, so the next commit's fsync must also commit the ext4 journal: a stat after
+   * fine-grained ctime, so the next commit's fsync must also write the dirty inode: a stat after
    * every commit made a 1-writer commit cost about 190 us instead of 130 (issue 14). Looking every
    * 32nd commit leaves that cost on one commit in 32. Large commits are looked at sooner (see
    * {@link #afterCommit}), so the WAL outgrows the threshold by about a quarter of it, or by one
