@@ -491,9 +491,16 @@ final class SqliteWriter implements AutoCloseable {
   }
 
   /**
+   * How long close waits for other connections' readers before it leaves the WAL in place (it is
+   * part of the store: the next open replays it), instead of the configured busyTimeout.
+   */
+  static final int CLOSE_CHECKPOINT_WAIT_MILLIS = 200;
+
+  /**
    * Waits for the write in progress, then checkpoints the WAL into the database and truncates it,
-   * so a closed store is one self-contained file. Queued writes fail with {@link
-   * StoreClosedException}. The connection goes back to the pool.
+   * so a closed store is one self-contained file, unless another connection still reads it after
+   * {@link #CLOSE_CHECKPOINT_WAIT_MILLIS}: the WAL then stays, and the next open replays it. Queued
+   * writes fail with {@link StoreClosedException}. The connection goes back to the pool.
    */
   @Override
   public void close() {
@@ -504,7 +511,16 @@ final class SqliteWriter implements AutoCloseable {
       }
       closed = true;
       try (Statement s = connection.createStatement()) {
-        s.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+        // A reader elsewhere (a sqlite3 shell in BEGIN) would hold TRUNCATE in the busy handler
+        // for the whole busyTimeout; close waits a moment for short readers, then leaves the WAL.
+        s.execute("PRAGMA busy_timeout = " + CLOSE_CHECKPOINT_WAIT_MILLIS);
+        try (ResultSet r = s.executeQuery("PRAGMA wal_checkpoint(TRUNCATE)")) {
+          if (r.next() && r.getInt(1) != 0) {
+            log.info(
+                "another connection is reading {}; its WAL stays and is replayed at the next open",
+                path);
+          }
+        }
       } catch (SQLException e) {
         // Not a loss: the WAL stays and SQLite replays it at the next open.
         log.warn(
