@@ -180,7 +180,8 @@ public final class KVLogMetrics implements MeterBinder {
   private void latency(
       MeterRegistry registry, Bound bound, String quantile, ToLongFunction<KVLog<?, ?>> micros) {
     TimeGauge.builder("kvlog.commit.latency", bound, TimeUnit.MICROSECONDS, reading(micros))
-        .description("commit latency, BEGIN to durable COMMIT, within 19%")
+        .description(
+            "commit latency, BEGIN to durable COMMIT, bucket upper bound (at most 25% above)")
         .tags(tags)
         .tag("quantile", quantile)
         .register(registry);

@@ -11,11 +11,13 @@ import java.nio.file.Path;
  * @param databaseBytes size of the database file
  * @param walBytes size of the {@code -wal} file (0 after a clean close)
  * @param schemaVersion the schema version recorded in the store
- * @param commits transactions committed
- * @param writes write operations committed (sets, deletes, conditional writes, batches)
+ * @param commits transactions committed that changed the store (a group of conditional writes that
+ *     all failed, or deletes of absent keys, writes and syncs nothing and is not counted)
+ * @param writes write operations in those transactions (sets, deletes, conditional writes, batches)
  * @param largestGroup the most writes committed in one transaction
- * @param commitP50Micros median commit latency (BEGIN to durable COMMIT), within 19%
- * @param commitP99Micros 99th percentile commit latency, within 19%
+ * @param commitP50Micros median commit latency (BEGIN to durable COMMIT): the upper bound of its
+ *     histogram bucket, at most 25% above the true value
+ * @param commitP99Micros 99th percentile commit latency, reported the same way
  * @param checkpoints checkpoint passes run ({@code PRAGMA wal_checkpoint} calls: a checkpoint under
  *     load takes several, in the background and one on the writer)
  * @param externalReloads times the cache was reloaded after another connection changed the table

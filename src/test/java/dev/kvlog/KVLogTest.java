@@ -151,6 +151,24 @@ class KVLogTest {
   }
 
   @Test
+  void stats_countOnlyCommitsThatChangedTheStore() {
+    try (KVLog<String, String> store = KVLog.load(dir.resolve("kv.db"))) {
+      store.set("a", "1");
+      KVLogStats before = store.stats();
+      assertThat(before.commits()).isEqualTo(1);
+      // Decided in a transaction that writes nothing: no frame, no fsync, no commit to count.
+      assertThat(store.compareAndSet("a", "other", "2")).isFalse();
+      assertThat(store.setIfAbsent("a", "3")).contains("1");
+      assertThat(store.delete("absent")).isEmpty();
+      KVLogStats after = store.stats();
+      assertThat(after.commits()).isEqualTo(before.commits());
+      assertThat(after.writes()).isEqualTo(before.writes());
+      store.set("a", "4");
+      assertThat(store.stats().commits()).isEqualTo(2);
+    }
+  }
+
+  @Test
   void async_completesWithTheSameResults() throws Exception {
     KVLog<String, String> store = KVLog.load(dir.resolve("kv.db"));
     AsyncKVStore<String, String> async = store.async();

@@ -266,7 +266,9 @@ final class SqliteWriter implements AutoCloseable {
     }
     long start = System.nanoTime();
     int committed = commitTogether(group);
-    if (committed > 0) {
+    // A group that changed nothing (failed conditional writes, deletes of absent keys) commits an
+    // empty transaction: no WAL frame, no fsync. Counting it would dilute the commit latency.
+    if (committed > 0 && committedBytes > 0) {
       try {
         stats.recordCommit(committed, System.nanoTime() - start);
         afterCommit.accept(connection, committedBytes);
