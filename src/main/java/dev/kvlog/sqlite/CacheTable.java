@@ -3,9 +3,11 @@ package dev.kvlog.sqlite;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.security.SecureRandom;
+import java.util.BitSet;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 
 /**
  * The open-addressing hash table under {@link WarmCache}: String keys to String values, linear
@@ -317,6 +319,52 @@ final class CacheTable {
         if (v != null) {
           action.accept((String) k, (String) v);
         }
+      }
+    }
+  }
+
+  /** The number of slots ({@link #slotOf} returns one below it). */
+  int capacity() {
+    return slots.hashes.length;
+  }
+
+  /**
+   * The slot holding {@code key}, or -1. Slot numbers hold until the next put, remove, growth or
+   * rebuild, so only while nobody writes the table (a reload, under the writer lock); any thread.
+   * Unlike {@link #put}, adds nothing to {@link #writerProbes}.
+   */
+  int slotOf(String key) {
+    Slots t = slots;
+    int h = t.hash(key);
+    int[] hashes = t.hashes;
+    int mask = hashes.length - 1;
+    for (int i = h >>> t.shift, probes = 0; probes <= mask; i = (i + 1) & mask, probes++) {
+      int x = hashes[i];
+      if (x == 0) {
+        return -1;
+      }
+      if (x == h && key.equals(t.pairs[2 * i])) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** The value in slot {@code slot}, which {@link #slotOf} returned (with the same caveat). */
+  String valueAt(int slot) {
+    return (String) slots.pairs[2 * slot + 1];
+  }
+
+  /**
+   * Calls {@code action} for the key of every occupied slot whose bit in {@code marked} is clear
+   * (slots as {@link #slotOf} numbers them, with the same caveat).
+   */
+  void forEachUnmarked(BitSet marked, Consumer<String> action) {
+    Slots t = slots;
+    int[] hashes = t.hashes;
+    for (int i = marked.nextClearBit(0); i < hashes.length; i = marked.nextClearBit(i + 1)) {
+      if (hashes[i] != 0) {
+        action.accept((String) t.pairs[2 * i]);
       }
     }
   }
