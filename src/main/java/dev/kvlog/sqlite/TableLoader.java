@@ -29,17 +29,34 @@ import org.sqlite.SQLiteLimits;
  * concatenated by SQLite into one blob of length-prefixed UTF-8 fields and parsed here, all in one
  * read transaction (a consistent snapshot). The rows per chunk adapt to SQLite's own maximum length
  * and to a byte budget (see {@link #readChunks}); a row too large to share a chunk is read alone.
- * So any table SQLite accepts loads. Paging continues after the last key's exact bytes, so a key
- * that is not valid UTF-8 can never make the paging loop; such a key or value is refused, strictly
- * decoded, with a message naming it and the statement that repairs it: a Java String cannot carry
- * invalid UTF-8 unchanged, and a write decided on a replacement character would be decided on a
- * value the table does not hold.
+ * So any table SQLite accepts loads. The budget is at most 1/16 of the heap ({@link #budget}), and
+ * while chunks are read SQLite's length limit on the connection is lowered to it, so a chunk that
+ * would exceed it fails in SQLite (SQLITE_TOOBIG, in native memory) before it reaches the heap, and
+ * is read again with fewer rows: rows per chunk learnt on tiny rows cannot fetch a blob of big rows
+ * larger than the budget (a store of 8,192 tiny then 8,192 3,500-byte rows, which a 64 MB heap
+ * holds, failed to open in it with "Out of memory"). Paging continues after the last key's exact
+ * bytes, so a key that is not valid UTF-8 can never make the paging loop; such a key or value is
+ * refused, strictly decoded, with a message naming it and the statement that repairs it: a Java
+ * String cannot carry invalid UTF-8 unchanged, and a write decided on a replacement character would
+ * be decided on a value the table does not hold.
  */
 final class TableLoader {
   static final int CHUNK_ROWS = 8192;
 
-  /** Upper bound of one chunk's bytes; lowered to half of SQLite's length limit if that is less. */
+  /**
+   * Upper bound of the bytes a load holds in chunks at once; lowered to {@link #heapBudget()} and
+   * to half of SQLite's length limit if those are less.
+   */
   static final long CHUNK_BYTES = 32L << 20;
+
+  /**
+   * The lowest SQLITE_LIMIT_LENGTH a load sets while it reads chunks: keys are bound as parameters
+   * and must not be refused for budgets far smaller than a key (tests use budgets of a few bytes).
+   */
+  static final long LIMIT_FLOOR = 256L << 10;
+
+  /** Chunks a single-connection load may hold at once: the queue, the one parsed, the one read. */
+  private static final int CHUNKS_IN_FLIGHT = 6;
 
   /** Per-row overhead of the chunk format: two decimal lengths and two commas. */
   private static final int ROW_OVERHEAD = 24;
@@ -76,7 +93,7 @@ final class TableLoader {
       BiConsumer<String, String> sink,
       long chunkBytes)
       throws SQLException {
-    BlockingQueue<Object> chunks = new ArrayBlockingQueue<>(4);
+    BlockingQueue<Object> chunks = new ArrayBlockingQueue<>(CHUNKS_IN_FLIGHT - 2);
     Object end = new Object();
     AtomicReference<Throwable> parseFailure = new AtomicReference<>();
     Thread parser =
@@ -105,7 +122,7 @@ final class TableLoader {
           c,
           ownTransaction,
           inSnapshot,
-          Math.min(chunkBytes, lengthLimit(c) / 2),
+          Math.max(1, budget(c, chunkBytes) / CHUNKS_IN_FLIGHT),
           chunk -> {
             if (parseFailure.get() != null) {
               return false;
@@ -128,9 +145,28 @@ final class TableLoader {
 
   /** SQLite's maximum length of a string or blob on {@code c} (SQLITE_LIMIT_LENGTH). */
   static long lengthLimit(Connection c) throws SQLException {
+    return setLengthLimit(c, -1);
+  }
+
+  /** Sets SQLITE_LIMIT_LENGTH on {@code c} ({@code -1}: leaves it) and returns the previous one. */
+  static int setLengthLimit(Connection c, long limit) throws SQLException {
     return c.unwrap(SQLiteConnection.class)
         .getDatabase()
-        .limit(SQLiteLimits.SQLITE_LIMIT_LENGTH.getId(), -1);
+        .limit(SQLiteLimits.SQLITE_LIMIT_LENGTH.getId(), (int) Math.min(Integer.MAX_VALUE, limit));
+  }
+
+  /**
+   * The bytes a load may hold in chunks at once, on {@code c}: {@code chunkBytes}, but at most 1/16
+   * of the heap (a store that fits a small heap must load in it, whatever its rows' sizes) and half
+   * of SQLite's length limit.
+   */
+  static long budget(Connection c, long chunkBytes) throws SQLException {
+    return Math.max(1, Math.min(Math.min(chunkBytes, heapBudget()), lengthLimit(c) / 2));
+  }
+
+  /** 1/16 of the heap's maximum, at most {@link #CHUNK_BYTES}. */
+  static long heapBudget() {
+    return Math.min(CHUNK_BYTES, Runtime.getRuntime().maxMemory() / 16);
   }
 
   private static void putUninterruptibly(BlockingQueue<Object> queue, Object chunk) {
@@ -187,8 +223,10 @@ final class TableLoader {
       // would make the next BEGIN IMMEDIATE fail as if the write's outcome were unknown.
       boolean read = false;
       Statements st = null;
+      int limit = -1; // SQLite's own length limit while it is lowered to the budget
       try {
         inSnapshot.run();
+        limit = setLengthLimit(c, Math.max(budget, LIMIT_FLOOR));
         st = new Statements(c);
         byte[] after = new byte[0]; // paging by the exact bytes: invalid UTF-8 cannot loop
         boolean first = true;
@@ -198,6 +236,7 @@ final class TableLoader {
           if (rows == 0) { // one row whose concatenation alone exceeds SQLite's limit
             PreparedStatement row = first ? st.firstRow : st.nextRow;
             row.setBytes(1, after);
+            setLengthLimit(c, limit); // the row is in the table: SQLite's own limit admits it
             try (ResultSet rs = row.executeQuery()) {
               if (!rs.next()) {
                 break;
@@ -206,6 +245,8 @@ final class TableLoader {
               if (!sink.accept(new byte[][] {last, rs.getBytes(2)})) {
                 break;
               }
+            } finally {
+              setLengthLimit(c, Math.max(budget, LIMIT_FLOOR));
             }
             after = last;
             rows = 1;
@@ -242,6 +283,9 @@ final class TableLoader {
       } finally {
         if (st != null) {
           st.close();
+        }
+        if (limit != -1) {
+          setLengthLimit(c, limit);
         }
         if (ownTransaction) {
           endTransaction(s, read);

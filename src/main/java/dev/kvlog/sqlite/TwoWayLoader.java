@@ -9,6 +9,7 @@ import java.sql.Statement;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BiConsumer;
 import java.util.function.Supplier;
 
@@ -66,6 +67,13 @@ final class TwoWayLoader {
   private static final long MIN_ENTRY_BYTES = 128;
 
   private final Object lock = new Object();
+
+  /**
+   * Held by a reader from before it reads a row alone (too big to share a chunk) until it has
+   * claimed it, so the two readers never hold one big row in memory at once.
+   */
+  private final ReentrantLock alone = new ReentrantLock();
+
   private byte[] low; // the upward reader's last claimed key; null: nothing claimed yet
   private byte[] high; // the downward reader's last claimed key; null: nothing claimed yet
   private boolean done;
@@ -111,7 +119,7 @@ final class TwoWayLoader {
       long chunkBytes,
       int maxRows)
       throws SQLException {
-    long budget = Math.min(chunkBytes, TableLoader.lengthLimit(c) / 2);
+    long budget = Math.max(1, TableLoader.budget(c, chunkBytes) / 2); // per reader
     if (helper == null || pinner == null || !pin(pinner, c, helper)) {
       TableLoader.readAll(c, true, inSnapshot, target.sinks(0).get(), chunkBytes);
       return;
@@ -228,9 +236,18 @@ final class TwoWayLoader {
 
   private void run(Connection c, Connection helper, Target target) throws SQLException {
     Side up = new Side(c, true);
+    try {
+      run(up, helper, target);
+    } finally {
+      up.close();
+      up.restoreLimit();
+    }
+  }
+
+  private void run(Side up, Connection helper, Target target) throws SQLException {
     Chunk first = up.next();
     Supplier<BiConsumer<String, String>> sinks =
-        target.sinks(estimateRows(c, first.count, first.limit, first.bytes, heapCap()));
+        target.sinks(estimateRows(up.c, first.count, first.limit, first.bytes, heapCap()));
     BiConsumer<String, String> sink = sinks.get();
     if (!up.claim(first, sink)) {
       return; // the whole table was in the first chunk
@@ -248,6 +265,13 @@ final class TwoWayLoader {
                 stop();
               } finally {
                 down.close();
+                try {
+                  down.restoreLimit();
+                } catch (Throwable e) {
+                  if (downFailure[0] == null) {
+                    downFailure[0] = e;
+                  }
+                }
               }
             },
             "kvlog-load-down");
@@ -347,6 +371,7 @@ final class TwoWayLoader {
     int count;
     int limit;
     long bytes;
+    boolean alone; // read alone, with {@link #alone} held until claimed
   }
 
   /** One direction of reading, on one connection. */
@@ -356,6 +381,7 @@ final class TwoWayLoader {
     private final Map<String, PreparedStatement> statements = new HashMap<>();
     private byte[] after; // own frontier: the last key read; null before the first chunk
     private int rows = maxRows;
+    private int limit = -1; // c's own SQLITE_LIMIT_LENGTH while reading lowers it to the budget
 
     Side(Connection c, boolean up) {
       this.c = c;
@@ -376,6 +402,16 @@ final class TwoWayLoader {
      * the class comment for why each key is delivered once.
      */
     boolean claim(Chunk chunk, BiConsumer<String, String> sink) {
+      try {
+        return claimHeld(chunk, sink);
+      } finally {
+        if (chunk.alone) {
+          alone.unlock();
+        }
+      }
+    }
+
+    private boolean claimHeld(Chunk chunk, BiConsumer<String, String> sink) {
       byte[] cut;
       boolean last;
       synchronized (lock) {
@@ -429,9 +465,12 @@ final class TwoWayLoader {
         }
         bound = up ? high : low;
       }
+      if (limit == -1) {
+        limit = TableLoader.setLengthLimit(c, Math.max(budget, TableLoader.LIMIT_FLOOR));
+      }
       for (; ; ) {
         if (rows == 0) {
-          return oneRow(bound);
+          return oneRow();
         }
         PreparedStatement p = statement(chunkSql(bound != null));
         bind(p, bound);
@@ -456,23 +495,47 @@ final class TwoWayLoader {
       }
     }
 
-    /** One row whose concatenation alone exceeds SQLite's length limit. */
-    private Chunk oneRow(byte[] bound) throws SQLException {
-      PreparedStatement p = statement(rowSql(bound != null));
-      bind(p, bound);
-      Chunk chunk = new Chunk();
-      chunk.limit = 1;
-      try (ResultSet rs = p.executeQuery()) {
-        if (rs.next()) {
-          byte[] key = rs.getBytes(1);
-          chunk.data = new byte[][] {key, rs.getBytes(2)};
-          chunk.edge = key;
-          chunk.count = 1;
-          chunk.bytes = key.length;
+    /**
+     * One row whose concatenation alone exceeds the budget, read with SQLite's own length limit
+     * (the row is in the table, so it admits it) and with {@link #alone} held until it is claimed:
+     * the other reader may be about to read the same row alone, and waits, then finds it claimed.
+     */
+    private Chunk oneRow() throws SQLException {
+      alone.lock();
+      boolean held = false;
+      try {
+        byte[] bound;
+        synchronized (lock) {
+          if (done) {
+            return null;
+          }
+          bound = up ? high : low; // after the other reader's claim, if it took this row
+        }
+        PreparedStatement p = statement(rowSql(bound != null));
+        bind(p, bound);
+        Chunk chunk = new Chunk();
+        chunk.limit = 1;
+        TableLoader.setLengthLimit(c, limit);
+        try (ResultSet rs = p.executeQuery()) {
+          if (rs.next()) {
+            byte[] key = rs.getBytes(1);
+            chunk.data = new byte[][] {key, rs.getBytes(2)};
+            chunk.edge = key;
+            chunk.count = 1;
+            chunk.bytes = key.length;
+          }
+        } finally {
+          TableLoader.setLengthLimit(c, Math.max(budget, TableLoader.LIMIT_FLOOR));
+        }
+        hook("queried");
+        chunk.alone = true;
+        held = true;
+        return chunk;
+      } finally {
+        if (!held) {
+          alone.unlock();
         }
       }
-      hook("queried");
-      return chunk;
     }
 
     private void adapt(long bytes) {
@@ -529,6 +592,14 @@ final class TwoWayLoader {
       Resources.closeAll(
           "cannot close the load's statements", statements.values().toArray(new AutoCloseable[0]));
       statements.clear();
+    }
+
+    /** Gives {@link #c} its own length limit back; at the end of the load only. */
+    void restoreLimit() throws SQLException {
+      if (limit != -1) {
+        TableLoader.setLengthLimit(c, limit);
+        limit = -1;
+      }
     }
   }
 }
