@@ -184,7 +184,8 @@ final class TableLoader {
     }
   }
 
-  private static void joinUninterruptibly(Thread t) {
+  /** Joins {@code t}, keeping an interrupt for the caller to see afterwards. */
+  static void joinUninterruptibly(Thread t) {
     boolean interrupted = false;
     for (; ; ) {
       try {

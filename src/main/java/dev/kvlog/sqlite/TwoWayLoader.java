@@ -285,7 +285,7 @@ final class TwoWayLoader {
       stop();
     } finally {
       up.close();
-      joinUninterruptibly(other);
+      TableLoader.joinUninterruptibly(other);
     }
     rethrow(upFailure != null ? upFailure : downFailure[0]);
   }
@@ -346,21 +346,6 @@ final class TwoWayLoader {
   private void stop() {
     synchronized (lock) {
       done = true;
-    }
-  }
-
-  private static void joinUninterruptibly(Thread t) {
-    boolean interrupted = false;
-    for (; ; ) {
-      try {
-        t.join();
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
     }
   }
 
