@@ -271,6 +271,11 @@ final class BoundedCache implements TableCache {
     return false;
   }
 
+  /** Test hook: evicts {@code key}, as Caffeine may at any time. */
+  void evictForTests(String key) {
+    cache.invalidate(key);
+  }
+
   /** Entries held now (estimated by Caffeine), valid or not. */
   @Override
   public int size() {
