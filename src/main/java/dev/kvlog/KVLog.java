@@ -32,8 +32,8 @@ import java.util.concurrent.ExecutorService;
  * {@code setIfAbsent} always sees the table as it is, even when a {@code sqlite3} shell commits
  * while the write waits for the lock.
  *
- * <p><b>The cache.</b> Opening reads the whole table into a concurrent map of encoded keys to
- * encoded values; {@code get} is a map lookup and a decode and never touches the disk. The cache
+ * <p><b>The cache.</b> Opening reads the whole table into an in-memory table of encoded keys to
+ * encoded values; {@code get} is a lookup and a decode and never touches the disk. The cache
  * changes only after the commit returned and before the writer lock is released, each committed
  * group (or reload of other connections' changes) in one atomic publication. Therefore no thread
  * ever sees a value that is not durable or part of a transaction, the prior value a write returns
@@ -41,6 +41,15 @@ import java.util.concurrent.ExecutorService;
  * database, ordered with the cache so that no later {@code get} contradicts a scan. Stored text
  * that a codec cannot decode is reported as {@link CorruptValueException} naming the key; a write
  * whose prior value cannot be decoded is refused before it changes anything.
+ *
+ * <p><b>The bounded cache ({@link KVLogBuilder#cacheSize}).</b> For stores larger than the heap,
+ * the cache holds at most a given number of bytes (Caffeine's W-TinyLFU); open reads no rows; a get
+ * of a key not cached reads its row on a pooled reader connection, and absent keys are cached too.
+ * Writes put what they commit into the cache in the same atomic publication, and a miss installs
+ * what it read only if no commit of that key can have come since its read began (versions per
+ * stripe of keys, moved before each COMMIT), so a racing miss never installs an older value and
+ * never shows a commit before its publication. What differs: an outside commit drops the cache when
+ * the store notices it, and until then a miss can read it while a cached key does not show it yet.
  *
  * <p><b>Other tools.</b> Other connections may change the table's rows at any time (the cache
  * reloads what they commit), but not its schema: a {@code kv} table with other columns, types,

@@ -22,12 +22,15 @@ import java.util.stream.Stream;
 public interface KVStore<K, V> extends AutoCloseable {
 
   /**
-   * Returns the value stored under {@code key}. Never touches the disk.
+   * Returns the value stored under {@code key}. Answered from memory; with a bounded cache ({@link
+   * KVLogBuilder#cacheSize}), a key that is not cached is read from the database.
    *
    * @param key the key to look up
    * @return the value stored under {@code key}, or empty if the key is absent
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalArgumentException if the encoded key is not valid UTF-16
+   * @throws CorruptValueException if the stored value cannot be decoded
+   * @throws KVLogException if a bounded cache's read of the database failed
    * @throws StoreClosedException if the store is closed
    */
   Optional<V> get(K key);
