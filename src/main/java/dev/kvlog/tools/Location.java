@@ -55,11 +55,19 @@ public record Location(Path file, String postgresUrl) {
     return isFile() ? Source.sqlite(file) : Source.postgres(postgresUrl, display());
   }
 
+  /** The cache of a file opened for writing: a command writes, it does not read it all back. */
+  static final long WRITING_CACHE_BYTES = 16L << 20;
+
   /**
    * Opens the store for writing: a file is created if missing, and refused with {@link
-   * dev.kvlog.StoreLockedException} while another process owns it.
+   * dev.kvlog.StoreLockedException} while another process owns it. A file is opened with a bounded
+   * cache ({@value #WRITING_CACHE_BYTES} bytes), so a command's open does not read every row (a
+   * {@code set} on a store of 10M entries no longer loads them all first); {@code verifyOnOpen}
+   * stays on, so a damaged file is still refused before anything is written.
    */
   public KVLog<String, String> openForWriting() {
-    return isFile() ? KVLog.open(file) : KVLog.connect(postgresUrl);
+    return isFile()
+        ? KVLog.builder(file).cacheSize(WRITING_CACHE_BYTES).verifyOnOpen(true).open()
+        : KVLog.connect(postgresUrl);
   }
 }
