@@ -316,20 +316,30 @@ final class BoundedCache implements TableCache {
         "cannot close the reader connections of " + path, resources.toArray(new AutoCloseable[0]));
   }
 
+  /**
+   * A reader connection, waiting for one if all are in use. Not interruptible: a get does not fail
+   * because its thread was interrupted; the flag is restored for the caller to see.
+   */
   private Reader acquire() {
+    boolean interrupted = false;
     try {
       while (true) {
         if (closed) {
           throw new StoreClosedException(path + " is closed");
         }
-        Reader r = readers.poll(50, TimeUnit.MILLISECONDS);
-        if (r != null) {
-          return r;
+        try {
+          Reader r = readers.poll(50, TimeUnit.MILLISECONDS);
+          if (r != null) {
+            return r;
+          }
+        } catch (InterruptedException e) {
+          interrupted = true;
         }
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new KVLogException("interrupted while waiting for a reader connection to " + path, e);
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
