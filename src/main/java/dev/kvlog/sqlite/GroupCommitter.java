@@ -17,13 +17,13 @@ import java.util.function.Consumer;
  * <p><b>Queue and leader.</b> A write is a {@link Request} appended to a queue. The thread that
  * gets the writer lock (the leader) takes queued requests and commits them; the others park until
  * their request is done. With group commit the leader takes everything queued (up to {@link
- * #MAX_GROUP}) and commits it as one transaction, so concurrent writers share one fsync; without
- * it, it takes one. A leader never waits for company, but takes in whoever queued while it ran the
- * group's statements: just before COMMIT the commit action calls {@link #joinLate()}, which adds
- * them to the group, so they share its fsync instead of waiting for the next one (on 2 cores the
- * writers a leader woke are often still on their way back when the next leader drains). Those late
- * requests are members of the group like the others: completed by the action, failed by {@code
- * failUnexpectedly}, woken with the rest.
+ * #MAX_GROUP} requests and {@link #MAX_GROUP_CHARS} of text) and commits it as one transaction, so
+ * concurrent writers share one fsync; without it, it takes one. A leader never waits for company,
+ * but takes in whoever queued while it ran the group's statements: just before COMMIT the commit
+ * action calls {@link #joinLate()}, which adds them to the group, so they share its fsync instead
+ * of waiting for the next one (on 2 cores the writers a leader woke are often still on their way
+ * back when the next leader drains). Those late requests are members of the group like the others:
+ * completed by the action, failed by {@code failUnexpectedly}, woken with the rest.
  *
  * <p><b>No waiter is stranded.</b> Every release of the lock wakes the first queued writer (see
  * {@link #unlock()}), so a writer that queued while the lock was held leads the next group. A
@@ -40,6 +40,15 @@ import java.util.function.Consumer;
 final class GroupCommitter<R extends GroupCommitter.Request<?>> {
   /** Most requests committed in one transaction: bounds the time followers wait for a leader. */
   static final int MAX_GROUP = 1024;
+
+  /**
+   * Most text, in chars, that a group takes beyond its first request. Without it, concurrent large
+   * batches merged into one transaction as large as all of them together, and the WAL, which cannot
+   * be reset while a transaction's frames are being written, grew with the number of writers
+   * (sixteen writers of 1 MB batches: a 147 MiB WAL against a 4 MiB threshold). A quarter of that
+   * threshold keeps a group's frames a small part of it; small writes never reach it.
+   */
+  static final long MAX_GROUP_CHARS = 1L << 20;
 
   private final String store; // names the store in messages
   private final boolean groupCommit;
@@ -137,11 +146,33 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
   /** Takes the next group from the queue. Holds the lock. */
   private List<R> drain() {
     List<R> group = new ArrayList<>();
-    int max = groupCommit ? MAX_GROUP : 1;
-    for (R r; group.size() < max && (r = pending.poll()) != null; ) {
-      group.add(r);
+    R first = pending.poll();
+    if (first == null) {
+      return group;
+    }
+    group.add(first);
+    if (groupCommit) {
+      takeMore(group, first.chars());
     }
     return group;
+  }
+
+  /**
+   * Moves queued requests into {@code group} while it has fewer than {@link #MAX_GROUP} and fewer
+   * than {@link #MAX_GROUP_CHARS} chars (it holds {@code chars} now); returns the ones taken.
+   */
+  private List<R> takeMore(List<R> group, long chars) {
+    List<R> taken = new ArrayList<>();
+    for (R r; group.size() < MAX_GROUP && chars < MAX_GROUP_CHARS; ) {
+      r = pending.peek();
+      if (r == null || chars + r.chars() > MAX_GROUP_CHARS || !pending.remove(r)) {
+        break;
+      }
+      chars += r.chars();
+      group.add(r);
+      taken.add(r);
+    }
+    return taken;
   }
 
   /**
@@ -155,12 +186,11 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
     if (!groupCommit || group == null) {
       return List.of();
     }
-    List<R> late = new ArrayList<>();
-    for (R r; group.size() < MAX_GROUP && (r = pending.poll()) != null; ) {
-      group.add(r);
-      late.add(r);
+    long chars = 0;
+    for (R r : group) {
+      chars += r.chars();
     }
-    return late;
+    return takeMore(group, chars);
   }
 
   /** Takes the lock for a read (a scan, a copy, a check for external changes). */
@@ -201,6 +231,12 @@ final class GroupCommitter<R extends GroupCommitter.Request<?>> {
    */
   abstract static class Request<T> {
     final Thread waiter = Thread.currentThread();
+
+    /** The text this request writes, in chars, for {@link #MAX_GROUP_CHARS}; 0 if negligible. */
+    long chars() {
+      return 0;
+    }
+
     private T result;
     private RuntimeException error;
     private volatile boolean done;

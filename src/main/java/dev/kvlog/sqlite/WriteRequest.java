@@ -176,6 +176,11 @@ abstract class WriteRequest<T> extends GroupCommitter.Request<T> {
     }
 
     @Override
+    long chars() {
+      return key.length() + (value == null ? 0 : value.length());
+    }
+
+    @Override
     T apply(Changes changes) throws SQLException, Refused {
       T prior = changes.decodeBeforeWriting(this, changes.current(key), decodePrior);
       changes.write(key, value);
@@ -197,6 +202,11 @@ abstract class WriteRequest<T> extends GroupCommitter.Request<T> {
       this.key = key;
       this.expected = expected;
       this.update = update;
+    }
+
+    @Override
+    long chars() {
+      return key.length() + (update == null ? 0 : update.length());
     }
 
     @Override
@@ -228,6 +238,11 @@ abstract class WriteRequest<T> extends GroupCommitter.Request<T> {
     }
 
     @Override
+    long chars() {
+      return key.length() + value.length();
+    }
+
+    @Override
     T apply(Changes changes) throws SQLException, Refused {
       String present = changes.current(key);
       if (present == null) {
@@ -245,9 +260,20 @@ abstract class WriteRequest<T> extends GroupCommitter.Request<T> {
 
   private static final class Batch extends WriteRequest<Void> {
     final List<Change> changes;
+    final long chars;
 
     Batch(List<Change> changes) {
       this.changes = changes;
+      long n = 0;
+      for (Change c : changes) {
+        n += c.key().length() + (c.value() == null ? 0 : c.value().length());
+      }
+      this.chars = n;
+    }
+
+    @Override
+    long chars() {
+      return chars;
     }
 
     @Override
