@@ -25,19 +25,21 @@ import java.util.function.ToLongFunction;
  * <p>Every store gets {@code kvlog.entries} and {@code kvlog.schema.version}. A store whose backend
  * keeps statistics (SQLite) also gets the figures of {@link KVLog#stats()}: {@code
  * kvlog.database.size} and {@code kvlog.wal.size} (bytes), the function counters {@code
- * kvlog.commits}, {@code kvlog.writes}, {@code kvlog.checkpoints} and {@code
- * kvlog.external.reloads}, the gauge {@code kvlog.commit.group.max} and the time gauge {@code
+ * kvlog.commits}, {@code kvlog.writes}, {@code kvlog.checkpoints}, {@code kvlog.external.reloads},
+ * {@code kvlog.cache.hits} and {@code kvlog.cache.misses} (counted with a bounded cache, {@link
+ * KVLogBuilder#cacheSize}), the gauge {@code kvlog.commit.group.max} and the time gauge {@code
  * kvlog.commit.latency} with a {@code quantile} tag of 0.5 and 0.99. On PostgreSQL, which keeps no
  * such statistics, only the first two are bound. Every meter is tagged {@code store} with the
  * store's file, or its URL without the password, plus the caller's tags.
  *
  * <p><b>Why each reading asks the store.</b> The meters hold no figures of their own: each reading
  * calls {@link KVLog#size()}, {@link KVLog#schemaVersion()} or {@link KVLog#stats()} (a few file
- * sizes and counters, no I/O on the database), so a scrape always shows the store as it is. A
- * reading that fails, because the store is closed or the file cannot be examined, is reported as
- * NaN rather than thrown into the registry, which would fail the whole scrape. As is Micrometer's
- * convention, the meters refer to the store weakly: the registry does not keep a store alive, and
- * one that was garbage collected reads NaN.
+ * sizes and counters, no I/O on the database), so a scrape always shows the store as it is. With a
+ * bounded cache, {@code size()} counts the table's rows, reading its whole key index: the cost of
+ * {@code kvlog.entries} then grows with the store. A reading that fails, because the store is
+ * closed or the file cannot be examined, is reported as NaN rather than thrown into the registry,
+ * which would fail the whole scrape. As is Micrometer's convention, the meters refer to the store
+ * weakly: the registry does not keep a store alive, and one that was garbage collected reads NaN.
  *
  * <p><b>Binding again reads the new store.</b> Micrometer identifies a meter by its name and tags
  * and ignores a second registration of the same one, keeping the first meter and its function. So
@@ -147,6 +149,18 @@ public final class KVLogMetrics implements MeterBinder {
         "kvlog.external.reloads",
         "cache reloads after another connection changed the table",
         s -> s.stats().externalReloads());
+    counter(
+        registry,
+        bound,
+        "kvlog.cache.hits",
+        "gets answered from a bounded cache (0 with the whole table cached)",
+        s -> s.stats().cacheHits());
+    counter(
+        registry,
+        bound,
+        "kvlog.cache.misses",
+        "gets that read the database (0 with the whole table cached)",
+        s -> s.stats().cacheMisses());
     latency(registry, bound, "0.5", s -> s.stats().commitP50Micros());
     latency(registry, bound, "0.99", s -> s.stats().commitP99Micros());
   }

@@ -7,8 +7,8 @@ import java.nio.file.Path;
  * store object (since it was opened).
  *
  * @param path the database file
- * @param entries number of keys (with {@link KVLogBuilder#cacheSize}, counted in the database:
- *     {@code count(*)} reads the whole key index)
+ * @param entries number of keys; -1 with {@link KVLogBuilder#cacheSize}, where counting reads the
+ *     whole key index (call {@link KVLog#size()} for that)
  * @param databaseBytes size of the database file
  * @param walBytes size of the {@code -wal} file (0 after a clean close)
  * @param schemaVersion the schema version recorded in the store

@@ -7,7 +7,7 @@ import java.nio.file.Path;
  * dev.kvlog.KVLogStats}, whose javadoc says what each means.
  *
  * @param file the database file
- * @param entries number of keys
+ * @param entries number of keys, or -1 if the backend cannot tell without reading them all
  * @param databaseBytes size of the database file
  * @param walBytes size of the write-ahead log
  * @param schemaVersion the schema version recorded in the store

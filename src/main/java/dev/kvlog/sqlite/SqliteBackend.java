@@ -195,7 +195,7 @@ final class SqliteBackend implements Backend {
   public BackendStats stats() {
     return new BackendStats(
         files.database(),
-        size(),
+        cache.holdsWholeTable() ? cache.size() : -1, // counting would read the whole key index
         sizeOf(files.database()),
         sizeOf(files.wal()),
         schemaVersion,
