@@ -19,7 +19,8 @@ import java.util.concurrent.CompletableFuture;
 public interface AsyncKVStore<K, V> {
 
   /**
-   * {@link KVStore#get}, already completed: reads never wait for I/O.
+   * {@link KVStore#get}, already completed: reads never wait for I/O. With a bounded cache ({@link
+   * KVLogBuilder#cacheSize}), whose misses read the database, it runs on the executor instead.
    *
    * @param key the key to look up
    * @return a completed future of the value under {@code key}, or of empty if the key is absent

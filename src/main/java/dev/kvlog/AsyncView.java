@@ -30,7 +30,8 @@ final class AsyncView<K, V> implements AsyncKVStore<K, V> {
 
   @Override
   public CompletableFuture<Optional<V>> get(K key) {
-    return call(() -> () -> store.get(key), Runnable::run);
+    return call(
+        () -> () -> store.get(key), store.backend.getNeverBlocks() ? Runnable::run : executor);
   }
 
   @Override

@@ -332,6 +332,32 @@ class BoundedCacheTest {
     }
   }
 
+  /**
+   * An async get may read the file: it runs on the executor, not on the caller's thread (which the
+   * whole-table mode uses, its gets never waiting for I/O). The break this catches: async gets run
+   * inline in bounded mode.
+   */
+  @Test
+  void asyncGet_runsOnTheExecutor_inBoundedMode_andInlineOtherwise() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger ran = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.Executor counting =
+        task -> {
+          ran.incrementAndGet();
+          task.run();
+        };
+    try (KVLog<String, String> store = open(dir.resolve("b.db"))) {
+      store.set("k", "v");
+      assertThat(store.async(counting).get("k").get(30, TimeUnit.SECONDS)).contains("v");
+      assertThat(ran).hasValue(1);
+    }
+    ran.set(0);
+    try (KVLog<String, String> store = KVLog.open(dir.resolve("w.db"))) {
+      store.set("k", "v");
+      assertThat(store.async(counting).get("k").get(30, TimeUnit.SECONDS)).contains("v");
+      assertThat(ran).hasValue(0);
+    }
+  }
+
   @Test
   void cacheSize_belowOne_isRefused_andPostgresRefusesIt() {
     assertThatThrownBy(() -> KVLog.builder(dir.resolve("kv.db")).cacheSize(0))

@@ -87,6 +87,16 @@ public interface Backend extends AutoCloseable {
   }
 
   /**
+   * Whether {@link #get} answers from memory, never waiting for I/O (true, the default). False
+   * makes the facade's asynchronous gets run on its executor instead of the caller's thread.
+   *
+   * @return true if a get never does I/O
+   */
+  default boolean getNeverBlocks() {
+    return true;
+  }
+
+  /**
    * Stores {@code value} under {@code key}.
    *
    * @param <T> what the facade makes of the prior text

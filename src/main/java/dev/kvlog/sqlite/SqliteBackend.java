@@ -96,6 +96,12 @@ final class SqliteBackend implements Backend {
     return cache.holdsWholeTable();
   }
 
+  /** False with a bounded cache, whose misses read SQLite. */
+  @Override
+  public boolean getNeverBlocks() {
+    return cache.holdsWholeTable();
+  }
+
   @Override
   public String get(String key) {
     return cache.get(key);
