@@ -13,6 +13,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -56,7 +57,11 @@ import java.util.function.Consumer;
  * entry stops being valid, and no miss begun before it installs. Until the writer looks (every
  * write, scan and {@code refresh()}, and the poll interval), a miss may read such a commit while a
  * cached key still shows the value before it: the one place where this mode sees less atomically
- * than the whole-table cache.
+ * than the whole-table cache. Even one key can then go back: two misses of it racing across the
+ * outside commit, the older read installed last. When a miss finds a valid entry whose value
+ * differs from what it read (with no commit of this writer in between, nothing else explains it),
+ * it has the writer take the outside commit in before it answers; what remains is the same race
+ * with the newer entry evicted between the two installs, until the next check.
  */
 final class BoundedCache implements TableCache {
   /** Estimated bytes of one entry's objects beyond its text: node, map entry, holder, Strings. */
@@ -80,6 +85,7 @@ final class BoundedCache implements TableCache {
   private volatile long seq; // odd while publishing; written only by the writer, under its lock
   private volatile long droppedAt; // entries stamped before this are not valid
   private volatile boolean closed;
+  private volatile Runnable outsideChangeSeen = () -> {};
 
   /**
    * A cache of at most {@code maxBytes} reading misses on {@code connections} (in auto-commit mode;
@@ -157,7 +163,12 @@ final class BoundedCache implements TableCache {
       if (hook != null) {
         hook.accept(key);
       }
-      install(key, stripe, value, s0);
+      if (install(key, stripe, value, s0)) {
+        // Another miss installed a different value for this key with no commit of this writer
+        // between: only an outside commit explains that, and the older of the two may be the one
+        // cached. Have the writer take the commit in (dropping the cache) before answering.
+        outsideChangeSeen.run();
+      }
       return value;
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(path, e), e);
@@ -168,23 +179,38 @@ final class BoundedCache implements TableCache {
 
   /**
    * Installs {@code value}, read in a snapshot begun at publication {@code s0}, unless the key has
-   * a valid entry or a commit of its stripe (or a drop) came since {@code s0}.
+   * a valid entry or a commit of its stripe (or a drop) came since {@code s0}. Returns true if the
+   * key had a valid entry with another value although no commit of this writer touched its stripe
+   * since {@code s0}: two reads of the table disagree, so another connection committed.
    */
-  private void install(String key, int stripe, String value, long s0) {
+  private boolean install(String key, int stripe, String value, long s0) {
+    boolean[] disagree = new boolean[1];
     cache
         .asMap()
         .compute(
             key,
             (k, old) -> {
               long dropped = droppedAt;
+              boolean ownWriteSince = written.get(stripe) > s0;
               if (old != null && old.stamp() >= dropped) {
-                return old; // the writer's, or another reader's: current as well
+                // The writer's, or another miss's: current as far as this writer knows.
+                disagree[0] = !ownWriteSince && !Objects.equals(old.value(), value);
+                return old;
               }
-              if (written.get(stripe) > s0 || dropped > s0) {
+              if (ownWriteSince || dropped > s0) {
                 return null; // a later write may be published or in flight: not this value
               }
               return new Cached(value, s0);
             });
+    return disagree[0];
+  }
+
+  /**
+   * What a miss runs when two reads of the table disagree (see {@link #load}): the writer's check
+   * for other connections' commits. Set once, when the writer exists.
+   */
+  void whenOutsideChangeSeen(Runnable sync) {
+    this.outsideChangeSeen = sync;
   }
 
   private long evenSeq() {
@@ -207,7 +233,7 @@ final class BoundedCache implements TableCache {
     // Read inside the write transaction, after other connections' commits were taken in: the
     // table as published. Cached, so that a hot absent key (a delete or setIfAbsent) is not read
     // again; the group's own changes overwrite it when it is published.
-    install(key, stripe(key), value, seq);
+    install(key, stripe(key), value, seq); // no disagreement here: outside commits were taken in
     return value;
   }
 

@@ -263,6 +263,9 @@ public final class SqliteProvider implements BackendProvider {
                 groupCommit,
                 housekeeper::afterCommit,
                 stats);
+        if (log.cache() instanceof BoundedCache) {
+          ((BoundedCache) log.cache()).whenOutsideChangeSeen(log::syncForRead);
+        }
         housekeeper.start(log::pollExternalChanges);
         return new SqliteBackend(files, ownerLock, database, log, housekeeper, stats, version);
       } catch (SQLException | RuntimeException e) {

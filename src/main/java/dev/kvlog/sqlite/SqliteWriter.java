@@ -173,6 +173,25 @@ final class SqliteWriter implements AutoCloseable {
     }
   }
 
+  /**
+   * {@link #syncExternalChanges} for a read that found two reads of the table disagreeing (see
+   * {@link BoundedCache}): waits for a write in progress, ignores interrupts, and does nothing once
+   * writes stopped (the writer connection's state is then unknown; reads stay as they are).
+   */
+  void syncForRead() {
+    committer.lockUninterruptibly();
+    try {
+      checkOpen();
+      if (!failures.stopped()) {
+        external.reloadIfChanged(false);
+      }
+    } catch (SQLException e) {
+      throw new KVLogException(Errors.describe(path, e), e);
+    } finally {
+      committer.unlock();
+    }
+  }
+
   /** A read of SQLite on a connection that is not the writer's. */
   @FunctionalInterface
   interface SqlRead<T> {
