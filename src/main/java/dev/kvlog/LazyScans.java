@@ -1,5 +1,6 @@
 package dev.kvlog;
 
+import dev.kvlog.internal.Text;
 import dev.kvlog.spi.Backend;
 import java.lang.ref.Cleaner;
 import java.util.AbstractMap;
@@ -127,7 +128,19 @@ final class LazyScans {
       }
       index = 0;
       long bytes = 0;
+      String previous = after;
       for (Map.Entry<String, String> e : page) {
+        // Each key after the one before: a page that repeated one would make the scan loop forever.
+        if (previous != null && Text.CODE_POINT_ORDER.compare(e.getKey(), previous) <= 0) {
+          throw new KVLogException(
+              store.where
+                  + " returned a scan page out of key order ("
+                  + Text.excerpt(e.getKey())
+                  + " after "
+                  + Text.excerpt(previous)
+                  + "); the backend's rangePage is faulty: report it");
+        }
+        previous = e.getKey();
         bytes += 2L * (e.getKey().length() + e.getValue().length());
       }
       // A page shorter than asked for, and not ended by the byte bound, is the range's end.
