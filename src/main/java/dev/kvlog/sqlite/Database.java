@@ -233,12 +233,8 @@ public final class Database implements AutoCloseable {
   public static void forEachInRange(
       Connection c, String lo, String hi, java.util.function.BiConsumer<String, String> action)
       throws SQLException {
-    try (PreparedStatement s =
-        c.prepareStatement(
-            "SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv WHERE key >= coalesce(?1, '')"
-                + " AND (?2 IS NULL OR key < ?2) ORDER BY key")) {
-      s.setString(1, lo);
-      s.setString(2, hi);
+    try (PreparedStatement s = prepareRange(c, lo, hi, null, false)) {
+      bind(s, lo, hi, null);
       try (ResultSet rs = s.executeQuery()) {
         while (rs.next()) {
           // The bytes, strictly decoded: getString would turn invalid UTF-8 another tool wrote
