@@ -317,9 +317,11 @@ public final class KVLog<K, V> extends TypedStore<K, V> {
   }
 
   /**
-   * Waits for writes in progress and releases everything the store holds (SQLite: checkpoints and
-   * truncates the WAL, closes the connections and releases the owner lock; PostgreSQL: stops the
-   * change feed and closes the pool). Idempotent.
+   * Closes the open {@link Scan#pinned pinned} scans (their streams then throw {@link
+   * StoreClosedException} when pulled, as paged ones do), then waits for writes in progress and
+   * releases everything the store holds (SQLite: checkpoints and truncates the WAL, closes the
+   * connections and releases the owner lock; PostgreSQL: stops the change feed and closes the
+   * pool). Idempotent.
    *
    * @throws KVLogException if a resource could not be released (the others still are; further
    *     failures are suppressed into the first)
@@ -330,7 +332,23 @@ public final class KVLog<K, V> extends TypedStore<K, V> {
       return;
     }
     try {
-      backend.close();
+      RuntimeException cursors = null;
+      try {
+        lazyScans.closeAll(); // before the backend: an open cursor would keep the WAL (SQLite)
+      } catch (RuntimeException e) {
+        cursors = e;
+      }
+      try {
+        backend.close();
+      } catch (RuntimeException e) {
+        if (cursors != null) {
+          e.addSuppressed(cursors);
+        }
+        throw e;
+      }
+      if (cursors != null) {
+        throw cursors;
+      }
     } finally {
       ExecutorService executor = defaultExecutor;
       if (executor != null) {

@@ -129,7 +129,8 @@ public interface KVStore<K, V> extends AutoCloseable {
    * The entries with {@code from <= key < to}, in the order of the encoded keys' Unicode code
    * points, from one consistent snapshot: a batch is in it entirely or not at all, and no later
    * {@link #get} returns an older value than it showed. Materialized before this returns, so the
-   * stream holds no connection, lock or transaction; closing it is optional.
+   * stream holds no connection, lock or transaction; closing it is optional. For a range larger
+   * than memory, stream it with {@link #range(Object, Object, Scan)}.
    *
    * @param from lowest key, inclusive; null for no lower bound
    * @param to highest key, exclusive; null for no upper bound
@@ -151,6 +152,62 @@ public interface KVStore<K, V> extends AutoCloseable {
    * @throws StoreClosedException if the store is closed
    */
   Stream<Map.Entry<K, V>> scan(K prefix);
+
+  /**
+   * The entries with {@code from <= key < to}, in the order of the encoded keys' Unicode code
+   * points, read as {@code how} says. {@link Scan#materialized()} is {@link #range(Object,
+   * Object)}. The two lazy modes read as the stream is pulled, in bounded memory, and decode each
+   * entry when it is pulled: an entry the codecs cannot read fails the stream there with {@link
+   * CorruptValueException}, after the entries before it were delivered. Pulling a lazy stream after
+   * {@link #close()} throws {@link StoreClosedException}.
+   *
+   * <p><b>{@link Scan#paged(int)}</b>: each page is read in its own short read transaction, with
+   * the guarantees of {@link #range(Object, Object)} for that page (one consistent snapshot; no
+   * later {@link #get} older than it). Nothing is held between pages, and the stream as a whole is
+   * not one snapshot. What it guarantees:
+   *
+   * <ul>
+   *   <li>each key at most once, in code-point order, within the bounds;
+   *   <li>an entry present and unchanged for the whole scan is returned, with that value;
+   *   <li>a key written during the scan is returned with a value it held at some point during the
+   *       scan, or not at all if it was absent when its page was read;
+   *   <li>a batch ({@link #write}) is never seen in part within one page, but may be across pages:
+   *       the keys of one page from before it, those of a later page from after.
+   * </ul>
+   *
+   * <p><b>{@link Scan#pinned(int)}</b>: one consistent snapshot for the whole stream, taken when
+   * this method returns, as {@link #range(Object, Object)}'s; writes after it are not seen. It
+   * holds a pooled connection and a read transaction until the stream is exhausted or closed: on
+   * SQLite that keeps the WAL from being reset, so close the stream (try-with-resources). {@link
+   * #close()} closes it too; an unreachable unclosed stream is closed when the garbage collector
+   * finds it.
+   *
+   * @param from lowest key, inclusive; null for no lower bound
+   * @param to highest key, exclusive; null for no upper bound
+   * @param how materialized, paged or pinned
+   * @return the entries in the range, in key order
+   * @throws NullPointerException if {@code how} is null
+   * @throws CorruptValueException if a stored entry cannot be decoded by its codec (lazy modes:
+   *     from the stream, when that entry is pulled)
+   * @throws KVLogException if the stored data cannot be read (lazy modes: also from the stream)
+   * @throws StoreClosedException if the store is closed (lazy modes: also from the stream)
+   */
+  Stream<Map.Entry<K, V>> range(K from, K to, Scan how);
+
+  /**
+   * The entries whose encoded keys start with the encoding of {@code prefix}, in key order, read as
+   * {@code how} says, with the guarantees of {@link #range(Object, Object, Scan)}.
+   *
+   * @param prefix the start every returned key shares, compared in encoded form
+   * @param how materialized, paged or pinned
+   * @return the entries whose keys start with {@code prefix}, in key order
+   * @throws NullPointerException if {@code prefix} or {@code how} is null
+   * @throws CorruptValueException if a stored entry cannot be decoded by its codec (lazy modes:
+   *     from the stream, when that entry is pulled)
+   * @throws KVLogException if the stored data cannot be read (lazy modes: also from the stream)
+   * @throws StoreClosedException if the store is closed (lazy modes: also from the stream)
+   */
+  Stream<Map.Entry<K, V>> scan(K prefix, Scan how);
 
   /**
    * The number of entries.

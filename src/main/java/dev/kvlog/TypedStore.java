@@ -44,6 +44,7 @@ abstract class TypedStore<K, V> implements KVStore<K, V> {
   final String where;
   private volatile boolean closed;
   private final boolean checkKeyOnMiss; // see Backend.getHitProvesKeyValid
+  final LazyScans lazyScans = new LazyScans(); // the open pinned cursors, closed by close()
 
   TypedStore(Backend backend, Codec<K> keys, Codec<V> values) {
     this.backend = backend;
@@ -257,6 +258,40 @@ abstract class TypedStore<K, V> implements KVStore<K, V> {
     String hi = to == null ? null : typed.key(to, false);
     checkOpen();
     return read(lo, hi);
+  }
+
+  /**
+   * {@inheritDoc}
+   *
+   * @throws SchemaException if another tool changed the SQLite kv table's schema or added a trigger
+   */
+  @Override
+  public Stream<Map.Entry<K, V>> range(K from, K to, Scan how) {
+    Objects.requireNonNull(how, "how");
+    String lo = from == null ? null : typed.key(from, false);
+    String hi = to == null ? null : typed.key(to, false);
+    checkOpen();
+    return read(lo, hi, how);
+  }
+
+  /** {@inheritDoc} */
+  @Override
+  public Stream<Map.Entry<K, V>> scan(K prefix, Scan how) {
+    Objects.requireNonNull(how, "how");
+    String p = typed.key(prefix, false);
+    checkOpen();
+    return read(p, Text.successorOfPrefix(p), how);
+  }
+
+  private Stream<Map.Entry<K, V>> read(String lo, String hi, Scan how) {
+    switch (how.mode()) {
+      case PAGED:
+        return lazyScans.paged(this, lo, hi, how.size());
+      case PINNED:
+        return lazyScans.pinned(this, lo, hi, how.size());
+      default:
+        return read(lo, hi);
+    }
   }
 
   private Stream<Map.Entry<K, V>> read(String lo, String hi) {

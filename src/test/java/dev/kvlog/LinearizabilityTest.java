@@ -697,10 +697,11 @@ class LinearizabilityTest {
 
   /**
    * Reads k0..k7 until {@code done}: one by one with get in a random order, or all at once with
-   * range, scan or forEach, or reads size(). Every value must be at least the highest this reader
-   * saw before, a range, scan or forEach must show one version for all eight keys, and the size
-   * must stay {@code expectedSize}. Adds a description of each violation (at most three per reader)
-   * and returns the number of passes.
+   * range, scan (materialized, one page of a paged range, or a pinned scan) or forEach, or reads
+   * size(). Every value must be at least the highest this reader saw before, a range, scan or
+   * forEach must show one version for all eight keys, and the size must stay {@code expectedSize}.
+   * Adds a description of each violation (at most three per reader) and returns the number of
+   * passes.
    */
   private static long readVersions(
       KVLog<String, String> store,
@@ -716,7 +717,7 @@ class LinearizabilityTest {
     while (!done.get() && mine < 3) {
       pass++;
       int before = violations.size();
-      int how = reader == 0 ? 0 : reader == 2 ? 5 : r.nextInt(6);
+      int how = reader == 0 ? 0 : reader == 2 ? 5 : r.nextInt(8);
       if (how < 2) {
         List<Integer> order = new ArrayList<>();
         for (int k = 0; k < VERSION_KEYS; k++) {
@@ -747,7 +748,9 @@ class LinearizabilityTest {
         }
       } else {
         Map<String, String> snapshot = new java.util.TreeMap<>();
-        String op = how == 2 ? "range" : how == 3 ? "scan" : "forEach";
+        String op =
+            new String[] {"range", "scan", "forEach", "", "paged(8) range", "pinned(2) scan"}
+                [how - 2];
         if (how == 4) {
           store.forEach(
               (k, v) -> {
@@ -756,9 +759,19 @@ class LinearizabilityTest {
                 }
               });
         } else {
-          (how == 2 ? store.range("k", "l") : store.scan("k"))
-              .filter(e -> e.getKey().startsWith("k"))
-              .forEach(e -> snapshot.put(e.getKey(), e.getValue()));
+          // A page of 8 holds all eight keys, so it must show one version like the others.
+          try (java.util.stream.Stream<Map.Entry<String, String>> entries =
+              how == 2
+                  ? store.range("k", "l")
+                  : how == 3
+                      ? store.scan("k")
+                      : how == 6
+                          ? store.range("k", "l", Scan.paged(8))
+                          : store.scan("k", Scan.pinned(2))) {
+            entries
+                .filter(e -> e.getKey().startsWith("k"))
+                .forEach(e -> snapshot.put(e.getKey(), e.getValue()));
+          }
         }
         java.util.Set<String> versions = new java.util.TreeSet<>(snapshot.values());
         if (snapshot.size() != VERSION_KEYS || versions.size() != 1) {

@@ -86,6 +86,7 @@ public final class PostgresBackend implements Backend {
   private final PgChangeFeed feed;
   private final PgReads reads;
   private final PgWriter writes;
+  private final PgScans scans;
 
   /** Opens the store ({@link PgOpening}); throws with nothing left open if that fails. */
   PostgresBackend(String url, int poolSize) {
@@ -96,6 +97,7 @@ public final class PostgresBackend implements Backend {
     this.feed = opened.feed();
     this.reads = new PgReads(where, pool, cache, feed);
     this.writes = new PgWriter(where, pool, cache);
+    this.scans = new PgScans(where, pool);
   }
 
   @Override
@@ -158,6 +160,25 @@ public final class PostgresBackend implements Backend {
   @Override
   public List<Map.Entry<String, String>> range(String lo, String hi) {
     return reads.range(lo, hi);
+  }
+
+  /**
+   * One page, read from the table in one statement (keyset pagination on the primary key), in a
+   * short read-only transaction, as {@link #range} reads (see {@link PgScans}).
+   */
+  @Override
+  public List<Map.Entry<String, String>> rangePage(
+      String from, String to, String after, int limit, long maxBytes) {
+    return scans.rangePage(from, to, after, limit, maxBytes);
+  }
+
+  /**
+   * A cursor in a {@code REPEATABLE READ, READ ONLY} transaction on a pooled connection, fetching
+   * {@code fetchSize} rows per round trip through a server-side portal (see {@link PgScans}).
+   */
+  @Override
+  public Cursor openCursor(String from, String to, int fetchSize) {
+    return scans.openCursor(from, to, fetchSize);
   }
 
   /** Every entry, read from the table in one statement (a consistent snapshot). */

@@ -23,8 +23,8 @@ import java.util.function.Function;
  *       ordering (the lock that decides it), before the change is committed; if it throws, nothing
  *       is written and the write throws {@code WriteFailedException} (outcome known) with that
  *       exception as its cause.
- *   <li>{@link #range} reads one consistent snapshot, and a {@link #get} that follows it is never
- *       older than what it showed.
+ *   <li>{@link #range}, each {@link #rangePage} and each {@link #openCursor cursor} read one
+ *       consistent snapshot, and a {@link #get} that follows is never older than what it showed.
  * </ul>
  *
  * <p>Each backend keeps its own write path and cache. The facade owns the closed state: it calls no
@@ -155,6 +155,89 @@ public interface Backend extends AutoCloseable {
    * @return the entries, in key order
    */
   List<Map.Entry<String, String>> range(String from, String to);
+
+  /**
+   * One page of a lazy scan: the entries with {@code from <= key < to} and {@code key > after}, in
+   * the order of the keys' code points, from one consistent snapshot of its own, with the same
+   * guarantee as {@link #range} (a {@link #get} that follows is never older than what it showed).
+   * It holds nothing once it returns. It returns fewer than {@code limit} entries only if no more
+   * are in the range, or if the entries' text reached {@code maxBytes} (two bytes per char of key
+   * and value, counted after each entry, so a page holds at least one entry): the facade ends the
+   * scan at a page that is short for neither reason.
+   *
+   * <p>The default reads the whole range with {@link #range} and keeps the page: correct, but not
+   * bounded in memory; backends override it.
+   *
+   * @param from lowest key, inclusive; null for no lower bound
+   * @param to highest key, exclusive; null for no upper bound
+   * @param after the last key of the previous page, exclusive; null for the first page
+   * @param limit the most entries to return, at least 1
+   * @param maxBytes the text size after which the page ends
+   * @return the page's entries, in key order
+   */
+  default List<Map.Entry<String, String>> rangePage(
+      String from, String to, String after, int limit, long maxBytes) {
+    String lo = after == null ? from : after;
+    List<Map.Entry<String, String>> page = new java.util.ArrayList<>();
+    long bytes = 0;
+    for (Map.Entry<String, String> e : range(lo, to)) {
+      if (after != null && e.getKey().equals(after)) {
+        continue;
+      }
+      page.add(e);
+      bytes += 2L * (e.getKey().length() + e.getValue().length());
+      if (page.size() == limit || bytes >= maxBytes) {
+        break;
+      }
+    }
+    return page;
+  }
+
+  /**
+   * Opens a cursor over the entries with {@code from <= key < to}, in key order, from ONE
+   * consistent snapshot that the cursor holds (a connection and a read transaction) until it is
+   * exhausted or closed; a {@link #get} after the cursor opened is never older than the snapshot.
+   * The facade closes every open cursor before it calls {@link #close}.
+   *
+   * <p>The default iterates a {@link #range} read at once: one snapshot, holding nothing, but not
+   * bounded in memory; backends override it.
+   *
+   * @param from lowest key, inclusive; null for no lower bound
+   * @param to highest key, exclusive; null for no upper bound
+   * @param fetchSize how many rows to read ahead at a time, where the backend reads ahead
+   * @return the open cursor; the caller closes it
+   */
+  default Cursor openCursor(String from, String to, int fetchSize) {
+    java.util.Iterator<Map.Entry<String, String>> all = range(from, to).iterator();
+    return new Cursor() {
+      @Override
+      public boolean hasNext() {
+        return all.hasNext();
+      }
+
+      @Override
+      public Map.Entry<String, String> next() {
+        return all.next();
+      }
+
+      @Override
+      public void close() {}
+    };
+  }
+
+  /**
+   * An open scan over one snapshot, from {@link #openCursor}. Used by one thread at a time (the
+   * facade serializes its use with {@link #close}).
+   */
+  interface Cursor extends java.util.Iterator<Map.Entry<String, String>>, AutoCloseable {
+    /**
+     * Releases the snapshot, the transaction and the connection. Idempotent.
+     *
+     * @throws dev.kvlog.KVLogException if releasing failed (the connection is released anyway)
+     */
+    @Override
+    void close();
+  }
 
   /**
    * The number of entries.

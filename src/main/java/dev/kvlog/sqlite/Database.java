@@ -236,12 +236,8 @@ public final class Database implements AutoCloseable {
   public static void forEachInRange(
       Connection c, String lo, String hi, java.util.function.BiConsumer<String, String> action)
       throws SQLException {
-    try (PreparedStatement s =
-        c.prepareStatement(
-            "SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv WHERE key >= coalesce(?1, '')"
-                + " AND (?2 IS NULL OR key < ?2) ORDER BY key")) {
-      s.setString(1, lo);
-      s.setString(2, hi);
+    try (PreparedStatement s = prepareRange(c, lo, hi, null, false)) {
+      bind(s, lo, hi, null);
       try (ResultSet rs = s.executeQuery()) {
         while (rs.next()) {
           // The bytes, strictly decoded: getString would turn invalid UTF-8 another tool wrote
@@ -251,6 +247,75 @@ public final class Database implements AutoCloseable {
         }
       }
     }
+  }
+
+  /**
+   * One page of a lazy scan: entries with lo <= key < hi (nulls: unbounded) and key > after (null:
+   * from lo), in key order, at most {@code limit} of them, ending early once the entries' text (two
+   * bytes per char of key and value) reaches {@code maxBytes}. One statement; the caller gives it
+   * its snapshot ({@link SqliteWriter#readConsistent}).
+   *
+   * @throws dev.kvlog.CorruptValueException at the first key or value that is not valid UTF-8
+   */
+  static List<Map.Entry<String, String>> rangePage(
+      Connection c, String lo, String hi, String after, int limit, long maxBytes)
+      throws SQLException {
+    List<Map.Entry<String, String>> out = new ArrayList<>();
+    long bytes = 0;
+    try (PreparedStatement s = prepareRange(c, lo, hi, after, true)) {
+      s.setInt(bind(s, lo, hi, after), limit);
+      try (ResultSet rs = s.executeQuery()) {
+        while (bytes < maxBytes && rs.next()) {
+          String key = TableLoader.decodeStrictly(rs.getBytes(1), null);
+          String value = TableLoader.decodeStrictly(rs.getBytes(2), key);
+          out.add(new java.util.AbstractMap.SimpleImmutableEntry<>(key, value));
+          bytes += 2L * (key.length() + value.length());
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A SELECT of the entries with lo <= key < hi and key > after (nulls: no such bound), in key
+   * order, optionally with a LIMIT parameter last. Each bound present is its own comparison, so
+   * SQLite searches the primary key between them: an {@code (? IS NULL OR key < ?)} form reads on
+   * to the end of the table after the last row in range (measured: 41 ms instead of 0.1 ms for 10
+   * rows at the start of 1M).
+   */
+  static PreparedStatement prepareRange(
+      Connection c, String lo, String hi, String after, boolean limited) throws SQLException {
+    StringBuilder sql = new StringBuilder("SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv");
+    String glue = " WHERE ";
+    if (after != null) {
+      sql.append(glue).append("key > ?");
+      glue = " AND ";
+    } else if (lo != null) {
+      sql.append(glue).append("key >= ?");
+      glue = " AND ";
+    }
+    if (hi != null) {
+      sql.append(glue).append("key < ?");
+    }
+    sql.append(" ORDER BY key");
+    if (limited) {
+      sql.append(" LIMIT ?");
+    }
+    return c.prepareStatement(sql.toString());
+  }
+
+  /** Binds {@link #prepareRange}'s bounds; returns the index of the next parameter. */
+  static int bind(PreparedStatement s, String lo, String hi, String after) throws SQLException {
+    int i = 1;
+    if (after != null) {
+      s.setString(i++, after);
+    } else if (lo != null) {
+      s.setString(i++, lo);
+    }
+    if (hi != null) {
+      s.setString(i++, hi);
+    }
+    return i;
   }
 
   /**

@@ -261,4 +261,30 @@ final class SqliteBackend implements Backend {
       return 0;
     }
   }
+
+  // ---- lazy scans: pages and pinned cursors (kept together at the end of the file) ----
+
+  /**
+   * One page in its own short read transaction, through {@link SqliteWriter#readConsistent} as
+   * {@link #range} is: a consistent snapshot that no later {@code get} contradicts.
+   */
+  @Override
+  public List<Map.Entry<String, String>> rangePage(
+      String from, String to, String after, int limit, long maxBytes) {
+    try (Connection c = database.connection()) {
+      return writer.readConsistent(
+          c, snapshot -> Database.rangePage(snapshot, from, to, after, limit, maxBytes));
+    } catch (SQLException e) {
+      throw new KVLogException(Errors.describe(files.database(), e), e);
+    }
+  }
+
+  /**
+   * A cursor holding one pooled connection and its read transaction (see {@link SqliteCursor}); it
+   * reads one row per step, so {@code fetchSize} changes nothing here.
+   */
+  @Override
+  public Cursor openCursor(String from, String to, int fetchSize) {
+    return SqliteCursor.open(database, writer, files.database(), from, to);
+  }
 }
