@@ -183,6 +183,8 @@ public final class KVLogBuilder<K, V> {
    *     SQLite's own lock is held by another connection past {@code busyTimeout}; or the server
    *     cannot be reached or is configured to lose commits
    * @throws StoreLockedException if another process or store object has the SQLite file open
+   * @throws IllegalStateException if {@link #cacheSize} is set and Caffeine, an optional
+   *     dependency, is not on the class path (the message names the artifact to add)
    * @throws SchemaException if the store's schema is newer than this build or a migration failed
    */
   public KVLog<K, V> open() {
