@@ -25,6 +25,8 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Many writers on a few keys, through every kind of caller. Each set writes a value no other
@@ -43,23 +45,32 @@ class ConcurrencyTest {
   record Op(String key, String prior, String written) {}
 
   /** Runs WRITERS tasks on {@code executor}, each calling the store directly. */
-  void hammer(ExecutorService executor) throws Exception {
+  void hammer(ExecutorService executor, CacheMode mode) throws Exception {
     Path db = dir.resolve("kv.db");
     ConcurrentLinkedQueue<Op> history = new ConcurrentLinkedQueue<>();
     Map<String, String> cache;
-    try (KVLog<String, String> store = KVLog.load(db)) {
+    try (KVLog<String, String> store = mode.open(db)) {
       run(store, executor, history);
-      cache = contents(store);
+      cache = shown(store, mode);
     } finally {
       executor.shutdownNow();
     }
-    assertReopenAndHistoryAgree(db, history, cache);
+    assertReopenAndHistoryAgree(db, history, cache, mode);
   }
 
-  /** A reopen reads what the cache held, and the returned values chain into a serial history. */
+  /**
+   * A reopen reads what the cache held, and the returned values chain into a serial history. In
+   * bounded mode {@code cache} is what gets of every key returned, and the reopened store is read
+   * with gets too (each a miss) as well as a scan.
+   */
   private static void assertReopenAndHistoryAgree(
-      Path db, Iterable<Op> history, Map<String, String> cache) {
-    try (KVLog<String, String> reopened = KVLog.load(db)) {
+      Path db, Iterable<Op> history, Map<String, String> cache, CacheMode mode) {
+    try (KVLog<String, String> reopened = mode.open(db)) {
+      if (mode.bounded()) {
+        assertThat(viaGets(reopened))
+            .as("gets after a reopen read what the store held")
+            .isEqualTo(cache);
+      }
       assertThat(contents(reopened)).as("a reopen reads what the cache held").isEqualTo(cache);
     }
     assertSerializable(history, cache);
@@ -154,6 +165,26 @@ class ConcurrencyTest {
     }
   }
 
+  /** Every key the writers use, read with get. */
+  static Map<String, String> viaGets(KVLog<String, String> store) {
+    Map<String, String> all = new HashMap<>();
+    for (int k = 0; k < KEYS; k++) {
+      String key = "key" + k;
+      store.get(key).ifPresent(v -> all.put(key, v));
+    }
+    return all;
+  }
+
+  /** What the store shows: its gets (bounded mode, checked against a scan) or its cache. */
+  static Map<String, String> shown(KVLog<String, String> store, CacheMode mode) {
+    if (mode.bounded()) {
+      Map<String, String> gets = viaGets(store);
+      assertThat(contents(store)).as("a scan shows what the gets showed").isEqualTo(gets);
+      return gets;
+    }
+    return contents(store);
+  }
+
   static String threadDump() {
     StringBuilder dump = new StringBuilder();
     for (ThreadInfo info : ManagementFactory.getThreadMXBean().dumpAllThreads(true, true)) {
@@ -162,13 +193,15 @@ class ConcurrencyTest {
     return dump.toString();
   }
 
-  @Test
-  void platformThreads_keepCacheEqualToLog() throws Exception {
-    hammer(Executors.newFixedThreadPool(WRITERS));
+  @ParameterizedTest(name = "{0} cache")
+  @EnumSource(CacheMode.class)
+  void platformThreads_keepCacheEqualToLog(CacheMode mode) throws Exception {
+    hammer(Executors.newFixedThreadPool(WRITERS), mode);
   }
 
-  @Test
-  void virtualThreads_keepCacheEqualToLog() throws Exception {
+  @ParameterizedTest(name = "{0} cache")
+  @EnumSource(CacheMode.class)
+  void virtualThreads_keepCacheEqualToLog(CacheMode mode) throws Exception {
     ExecutorService virtual;
     try {
       virtual =
@@ -178,7 +211,7 @@ class ConcurrencyTest {
       assumeTrue(false, "virtual threads need JDK 21+, running on " + Runtime.version());
       return;
     }
-    hammer(virtual);
+    hammer(virtual, mode);
   }
 
   @Test
@@ -245,6 +278,6 @@ class ConcurrencyTest {
         asyncExecutor.shutdownNow();
       }
     }
-    assertReopenAndHistoryAgree(db, history, cache);
+    assertReopenAndHistoryAgree(db, history, cache, CacheMode.WHOLE);
   }
 }

@@ -15,10 +15,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Crash torture: a child JVM runs {@link TortureWorkload} (4 writers, group commit, sets, deletes,
@@ -37,6 +37,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  * power cuts with {@code synchronous=NORMAL} and {@code OFF} and must find lost acknowledged
  * writes, which shows the check can fail. Counts: {@code -Dkvlog.torture.cycles=N} (the build
  * passes 20 of each kind; the {@code torture} profile 1,000).
+ *
+ * <p>Every test runs in both {@link CacheMode}s: in bounded mode the child's store has a 4 KiB
+ * cache (its increments read the counter on misses), and the reopened store is read key by key with
+ * gets that miss (every writer's keys and the counter), which must agree with a scan. The bounded
+ * runs do two fifths of the cycles (8 in the build, 400 in the {@code torture} profile).
  */
 class CrashTortureTest {
   static final int CYCLES = Integer.getInteger("kvlog.torture.cycles", 20);
@@ -47,20 +52,25 @@ class CrashTortureTest {
   record Outcome(
       int cycles, long acknowledged, long lost, int inFlightCommitted, String firstLoss) {}
 
-  @Test
-  void processKills_loseNoAcknowledgedWrite() throws Exception {
-    Outcome o = run(CYCLES, false, "FULL", false);
+  @ParameterizedTest(name = "{0} cache")
+  @EnumSource(CacheMode.class)
+  void processKills_loseNoAcknowledgedWrite(CacheMode cache) throws Exception {
+    Outcome o = run(cache.scaled(CYCLES), false, "FULL", false, cache);
     TortureSummary.record(
-        "process kill (SIGKILL), synchronous=FULL", o.cycles(), o.acknowledged(), o.lost());
+        "process kill (SIGKILL), synchronous=FULL" + note(cache),
+        o.cycles(),
+        o.acknowledged(),
+        o.lost());
     assertThat(o.lost()).as(o.firstLoss()).isZero();
   }
 
-  @Test
-  void powerCuts_loseNoAcknowledgedWrite() throws Exception {
+  @ParameterizedTest(name = "{0} cache")
+  @EnumSource(CacheMode.class)
+  void powerCuts_loseNoAcknowledgedWrite(CacheMode cache) throws Exception {
     assumeTrue(PowerCut.library() != null, PowerCut.whyUnavailable());
-    Outcome o = run(CYCLES, true, "FULL", false);
+    Outcome o = run(cache.scaled(CYCLES), true, "FULL", false, cache);
     TortureSummary.record(
-        "power cut (unsynced writes dropped, some torn), synchronous=FULL",
+        "power cut (unsynced writes dropped, some torn), synchronous=FULL" + note(cache),
         o.cycles(),
         o.acknowledged(),
         o.lost());
@@ -68,22 +78,57 @@ class CrashTortureTest {
   }
 
   /** The same check on a store that does not fsync each commit must catch lost writes. */
-  @ParameterizedTest
-  @ValueSource(strings = {"NORMAL", "OFF"})
-  void powerCuts_withWeakerSync_loseAcknowledgedWrites_andTheCheckSeesIt(String mode)
-      throws Exception {
+  @ParameterizedTest(name = "synchronous={0}, {1} cache")
+  @CsvSource({"NORMAL, WHOLE", "OFF, WHOLE", "NORMAL, BOUNDED", "OFF, BOUNDED"})
+  void powerCuts_withWeakerSync_loseAcknowledgedWrites_andTheCheckSeesIt(
+      String mode, CacheMode cache) throws Exception {
     assumeTrue(PowerCut.library() != null, PowerCut.whyUnavailable());
-    Outcome o = run(Math.max(CYCLES, 10), true, mode, true);
+    Outcome o = run(Math.max(CYCLES, 10), true, mode, true, cache);
     TortureSummary.record(
-        "NEGATIVE CONTROL: power cut, synchronous=" + mode + " (must lose)",
+        "NEGATIVE CONTROL: power cut, synchronous=" + mode + note(cache) + " (must lose)",
         o.cycles(),
         o.acknowledged(),
         o.lost());
     assertThat(o.lost()).as("power cuts on a synchronous=%s store lost nothing", mode).isPositive();
-    System.out.printf("synchronous=%s: %s%n", mode, o.firstLoss());
+    System.out.printf("synchronous=%s, %s cache: %s%n", mode, cache, o.firstLoss());
   }
 
-  Outcome run(int cycles, boolean powerCut, String synchronous, boolean stopAtFirstLoss)
+  private static String note(CacheMode cache) {
+    return cache.bounded() ? ", bounded 4 KiB cache, reread with gets that miss" : "";
+  }
+
+  /**
+   * What a reopened store holds: in bounded mode read first with a get of every key the workload
+   * can write (each a miss on the fresh store), then checked against a scan, which must show the
+   * same keys and values; in whole-table mode the loaded table.
+   */
+  static Map<String, String> reread(KVLog<String, String> reopened, CacheMode cache, int cycle) {
+    if (!cache.bounded()) {
+      return contents(reopened);
+    }
+    long missesBefore = reopened.stats().cacheMisses();
+    Map<String, String> viaGets = new HashMap<>();
+    List<String> keys = new ArrayList<>();
+    for (int w = 0; w < TortureWorkload.WRITERS; w++) {
+      for (int j = 0; j < TortureWorkload.KEYS_PER_WRITER; j++) {
+        keys.add(TortureWorkload.key(w, j));
+      }
+    }
+    keys.add(TortureWorkload.COUNTER);
+    for (String k : keys) {
+      reopened.get(k).ifPresent(v -> viaGets.put(k, v));
+    }
+    assertThat(reopened.stats().cacheMisses() - missesBefore)
+        .as("cycle %d: gets of the reopened bounded store that read the table", cycle)
+        .isEqualTo(keys.size());
+    assertThat(contents(reopened))
+        .as("cycle %d: a scan of the reopened store shows what its gets showed", cycle)
+        .isEqualTo(viaGets);
+    return viaGets;
+  }
+
+  Outcome run(
+      int cycles, boolean powerCut, String synchronous, boolean stopAtFirstLoss, CacheMode cache)
       throws Exception {
     Path db = dir.resolve("kv.db");
     Random random = new Random(cycles * 7919L + synchronous.hashCode() + (powerCut ? 1 : 0));
@@ -105,7 +150,8 @@ class CrashTortureTest {
               db.toString(),
               Long.toString(seed),
               ackPrefix,
-              synchronous);
+              synchronous,
+              cache.name());
       BufferedReader out =
           new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
       assertThat(out.readLine()).as("child started").isEqualTo("READY");
@@ -117,8 +163,8 @@ class CrashTortureTest {
       assertThat(child.waitFor(60, TimeUnit.SECONDS)).isTrue();
 
       Map<String, String> actual;
-      try (KVLog<String, String> reopened = KVLog.load(db)) {
-        actual = contents(reopened);
+      try (KVLog<String, String> reopened = cache.open(db)) {
+        actual = reread(reopened, cache, cycle);
       } catch (KVLogException e) {
         // Only a weakened store may come back unopenable; that is a loss the check must report.
         lost++;
@@ -198,7 +244,8 @@ class CrashTortureTest {
       }
     }
     System.out.printf(
-        "%s, synchronous=%s: %d cycles, %d acknowledged operations, %d lost, %d in-flight committed%n",
+        "%s cache, %s, synchronous=%s: %d cycles, %d acknowledged operations, %d lost, %d in-flight committed%n",
+        cache,
         powerCut ? "power cuts" : "process kills",
         synchronous,
         cycle,

@@ -14,7 +14,12 @@ final class ExternalSqlite {
   private ExternalSqlite() {}
 
   static KVLog<String, String> open(Path db) {
-    return KVLog.builder(db)
+    return open(db, CacheMode.WHOLE);
+  }
+
+  /** The same store in cache mode {@code mode}. */
+  static KVLog<String, String> open(Path db, CacheMode mode) {
+    return mode.builder(db)
         .busyTimeout(Duration.ofSeconds(30))
         .externalChangeCheck(Duration.ZERO)
         .open();

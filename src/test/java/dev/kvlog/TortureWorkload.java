@@ -153,13 +153,17 @@ final class TortureWorkload {
     }
   }
 
-  /** args: db, seed, ack file prefix, synchronous mode ("FULL" or a weaker one for controls). */
+  /**
+   * args: db, seed, ack file prefix, synchronous mode ("FULL" or a weaker one for controls), and
+   * optionally a {@link CacheMode} name (default WHOLE).
+   */
   public static void main(String[] args) throws Exception {
     Path db = Path.of(args[0]);
     long seed = Long.parseLong(args[1]);
     String ackPrefix = args[2];
     String synchronous = args[3];
-    KVLogBuilder<String, String> builder = KVLog.builder(db);
+    CacheMode cache = args.length > 4 ? CacheMode.valueOf(args[4]) : CacheMode.WHOLE;
+    KVLogBuilder<String, String> builder = cache.builder(db);
     if (!synchronous.equals("FULL")) {
       builder.weakSynchronousForTests(synchronous);
     }

@@ -13,6 +13,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A write that cannot commit yet (another connection holds SQLite's write lock) is invisible to
@@ -21,13 +23,23 @@ import org.junit.jupiter.api.io.TempDir;
 class VisibilityTest {
   @TempDir Path dir;
 
-  @Test
-  void pendingWrite_isInvisible_andReadsDoNotWaitForIt() throws Exception {
+  /** In bounded mode, gets of k that must have read the table (measured: see the report). */
+  static final int MIN_MISSES = 1;
+
+  /**
+   * In bounded mode "k" is evicted between gets (a miss reads the table: the write is not
+   * committed, so the table still holds v1), and those reads do not wait for SQLite's lock either:
+   * WAL readers never do.
+   */
+  @ParameterizedTest(name = "{0} cache")
+  @EnumSource(CacheMode.class)
+  void pendingWrite_isInvisible_andReadsDoNotWaitForIt(CacheMode mode) throws Exception {
     Path db = dir.resolve("kv.db");
-    try (KVLog<String, String> store =
-            KVLog.builder(db).busyTimeout(Duration.ofSeconds(30)).open();
+    try (KVLog<String, String> store = mode.builder(db).busyTimeout(Duration.ofSeconds(30)).open();
         Connection other = DriverManager.getConnection("jdbc:sqlite:" + db)) {
-      store.set("k", "v1");
+      // In bounded mode v1 outweighs the whole cache: Caffeine evicts it at each maintenance.
+      String v1 = mode.bounded() ? "v1" + LinearizabilityTest.PAD : "v1";
+      store.set("k", v1);
       try (Statement s = other.createStatement()) {
         s.execute("BEGIN IMMEDIATE"); // what an open sqlite3 shell in a transaction does
         CompletableFuture<Optional<String>> pending =
@@ -35,13 +47,58 @@ class VisibilityTest {
         Thread.sleep(300);
         assertThat(pending).as("the write waits for SQLite's write lock").isNotDone();
         for (int i = 0; i < 1000; i++) {
-          assertThat(store.get("k")).as("not committed, so not visible").contains("v1");
+          assertThat(store.get("k")).as("not committed, so not visible").contains(v1);
         }
         assertThat(pending).isNotDone();
         s.execute("ROLLBACK");
-        assertThat(pending.get(30, TimeUnit.SECONDS)).contains("v1");
+        assertThat(pending.get(30, TimeUnit.SECONDS)).contains(v1);
+      }
+      if (mode.bounded()) {
+        // Read only now: in bounded mode stats() waits for the writer (see the disabled test).
+        assertThat(store.stats().cacheMisses())
+            .as("gets of k that read the table while the write waited")
+            .isGreaterThanOrEqualTo(MIN_MISSES);
       }
       assertThat(store.get("k")).contains("v2");
+    }
+  }
+
+  /**
+   * BUG in bounded mode (found by the bounded variant above): size(), stats() and forEach read the
+   * table through SqliteWriter.readConsistent, which then takes the writer's lock to look for other
+   * connections' commits; a KVLog write that waits for SQLite's write lock holds that lock for up
+   * to busyTimeout, so these calls wait too (and a metrics scrape of stats() hangs), where
+   * whole-table mode answers them from memory at once. Remove the assumption to reproduce: the
+   * size() call is still blocked after 300 ms, until the other connection lets go.
+   */
+  @ParameterizedTest(name = "{0} cache")
+  @EnumSource(CacheMode.class)
+  void sizeAndStats_doNotWaitForAWriteThatWaitsForTheLock(CacheMode mode) throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeFalse(
+        mode.bounded(),
+        "KNOWN BUG, bounded mode: size()/stats()/forEach wait for a KVLog write that waits for"
+            + " SQLite's lock (up to busyTimeout); reported to the lead, enable once fixed");
+    Path db = dir.resolve("kv.db");
+    try (KVLog<String, String> store = mode.builder(db).busyTimeout(Duration.ofSeconds(30)).open();
+        Connection other = DriverManager.getConnection("jdbc:sqlite:" + db)) {
+      store.set("k", "v1");
+      try (Statement s = other.createStatement()) {
+        s.execute("BEGIN IMMEDIATE");
+        CompletableFuture<Optional<String>> pending =
+            CompletableFuture.supplyAsync(() -> store.set("k", "v2"));
+        Thread.sleep(300);
+        assertThat(pending).as("the write waits for SQLite's write lock").isNotDone();
+        CompletableFuture<Integer> size = CompletableFuture.supplyAsync(store::size);
+        CompletableFuture<KVLogStats> stats = CompletableFuture.supplyAsync(store::stats);
+        Thread.sleep(300);
+        boolean sizeWaited = !size.isDone();
+        boolean statsWaited = !stats.isDone();
+        s.execute("ROLLBACK");
+        pending.get(30, TimeUnit.SECONDS);
+        assertThat(size.get(30, TimeUnit.SECONDS)).isEqualTo(1);
+        assertThat(sizeWaited).as("size() waited for the pending write").isFalse();
+        assertThat(statsWaited).as("stats() waited for the pending write").isFalse();
+      }
     }
   }
 
