@@ -136,8 +136,8 @@ final class SqliteBackend implements Backend {
 
   @Override
   public List<Map.Entry<String, String>> range(String from, String to) {
-    try (Connection c = database.connection()) {
-      return writer.readConsistent(c, snapshot -> Database.range(snapshot, from, to));
+    try {
+      return writer.readConsistent(database, snapshot -> Database.range(snapshot, from, to));
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(files.database(), e), e);
     }
@@ -175,8 +175,8 @@ final class SqliteBackend implements Backend {
 
   /** {@code read} on a pooled connection, in a snapshot no later get contradicts. */
   private <T> T read(SqliteWriter.SqlRead<T> read) {
-    try (Connection c = database.connection()) {
-      return writer.readConsistent(c, read);
+    try {
+      return writer.readConsistent(database, read);
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(files.database(), e), e);
     }
@@ -271,9 +271,9 @@ final class SqliteBackend implements Backend {
   @Override
   public List<Map.Entry<String, String>> rangePage(
       String from, String to, String after, int limit, long maxBytes) {
-    try (Connection c = database.connection()) {
+    try {
       return writer.readConsistent(
-          c, snapshot -> Database.rangePage(snapshot, from, to, after, limit, maxBytes));
+          database, snapshot -> Database.rangePage(snapshot, from, to, after, limit, maxBytes));
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(files.database(), e), e);
     }

@@ -209,6 +209,28 @@ final class SqliteWriter implements AutoCloseable {
    * @throws StoreClosedException if the writer is closed
    */
   <T> T readConsistent(Connection c, SqlRead<T> read) throws SQLException {
+    T result = readSnapshot(c, read);
+    syncAfterRead();
+    return result;
+  }
+
+  /**
+   * {@link #readConsistent} with a connection taken from {@code pool} and given back before the
+   * sync step, which may wait for a commit in progress: a scan then holds a pooled connection only
+   * while it reads (200 virtual threads scanning at once waited past the pool's timeout when each
+   * held its connection through the wait).
+   */
+  <T> T readConsistent(Database pool, SqlRead<T> read) throws SQLException {
+    T result;
+    try (Connection c = pool.connection()) {
+      result = readSnapshot(c, read);
+    }
+    syncAfterRead();
+    return result;
+  }
+
+  /** The read transaction of {@link #readConsistent}: its snapshot is never ahead of the cache. */
+  private <T> T readSnapshot(Connection c, SqlRead<T> read) throws SQLException {
     T result;
     try (Statement s = c.createStatement()) {
       s.execute("BEGIN");
@@ -224,6 +246,14 @@ final class SqliteWriter implements AutoCloseable {
         s.execute("COMMIT");
       }
     }
+    return result;
+  }
+
+  /**
+   * The sync step of {@link #readConsistent}: takes in another connection's commit that the
+   * snapshot may have shown, so a later get is at least as new.
+   */
+  private void syncAfterRead() {
     committer.lock();
     try {
       checkOpen();
@@ -238,7 +268,6 @@ final class SqliteWriter implements AutoCloseable {
     } finally {
       committer.unlock();
     }
-    return result;
   }
 
   /**

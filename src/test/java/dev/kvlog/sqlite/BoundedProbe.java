@@ -21,4 +21,9 @@ public final class BoundedProbe {
   public static void afterCommit(Consumer<java.nio.file.Path> hook) {
     SqliteWriter.afterCommitHookForTests = hook;
   }
+
+  /** Runs {@code hook} after a group's statements, holding the writer lock (null: none). */
+  public static void afterStatements(Consumer<java.nio.file.Path> hook) {
+    SqliteWriter.afterStatementsHookForTests = hook;
+  }
 }
