@@ -63,13 +63,7 @@ class BoundedCacheTest {
     try (KVLog<String, String> store = open(db)) { // reopened: nothing cached
       CountDownLatch read = new CountDownLatch(1);
       CountDownLatch go = new CountDownLatch(1);
-      BoundedProbe.beforeInstall(
-          key -> {
-            if (key.equals("k") && read.getCount() > 0) {
-              read.countDown();
-              await(go);
-            }
-          });
+      pauseFirstInstallOf("k", read, go);
       CompletableFuture<Optional<String>> miss =
           CompletableFuture.supplyAsync(() -> store.get("k"));
       assertThat(read.await(30, TimeUnit.SECONDS)).isTrue();
@@ -148,13 +142,7 @@ class BoundedCacheTest {
       BoundedProbe.evict(store.backend(), "k");
       CountDownLatch read = new CountDownLatch(1);
       CountDownLatch go = new CountDownLatch(1);
-      BoundedProbe.beforeInstall(
-          key -> {
-            if (key.equals("k") && read.getCount() > 0) {
-              read.countDown();
-              await(go);
-            }
-          });
+      pauseFirstInstallOf("k", read, go);
       CompletableFuture<Optional<String>> miss =
           CompletableFuture.supplyAsync(() -> store.get("k"));
       assertThat(read.await(30, TimeUnit.SECONDS)).isTrue();
@@ -367,6 +355,17 @@ class BoundedCacheTest {
             () -> KVLog.builder("jdbc:postgresql://127.0.0.1:5432/test").cacheSize(1 << 20).open())
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("cacheSize");
+  }
+
+  /** The first miss of {@code key} counts {@code read} down, then waits for {@code go}. */
+  private static void pauseFirstInstallOf(String key, CountDownLatch read, CountDownLatch go) {
+    BoundedProbe.beforeInstall(
+        k -> {
+          if (k.equals(key) && read.getCount() > 0) {
+            read.countDown();
+            await(go);
+          }
+        });
   }
 
   private static void await(CountDownLatch latch) {

@@ -180,16 +180,7 @@ final class SqliteWriter implements AutoCloseable {
    */
   void syncForRead() {
     committer.lockUninterruptibly();
-    try {
-      checkOpen();
-      if (!failures.stopped()) {
-        external.reloadIfChanged(false);
-      }
-    } catch (SQLException e) {
-      throw new KVLogException(Errors.describe(path, e), e);
-    } finally {
-      committer.unlock();
-    }
+    takeInOutsideCommits();
   }
 
   /** A read of SQLite on a connection that is not the writer's. */
@@ -255,14 +246,20 @@ final class SqliteWriter implements AutoCloseable {
    */
   private void syncAfterRead() {
     committer.lock();
+    takeInOutsideCommits();
+  }
+
+  /**
+   * The sync of a read, holding the writer lock, which it releases: takes in other connections'
+   * commits, unless writes stopped (the writer connection's state is then unknown; reads stay as
+   * they are).
+   */
+  private void takeInOutsideCommits() {
     try {
       checkOpen();
-      // If writes stopped, the writer connection's state is unknown: reads stay as they are.
       if (!failures.stopped()) {
         external.reloadIfChanged(false);
       }
-    } catch (CorruptValueException e) {
-      throw e;
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(path, e), e);
     } finally {
