@@ -10,12 +10,13 @@
  * module path and on the class path (where {@code META-INF/services} lists them).
  *
  * <p>Only SQLite, the pool and the logging facade are required. The rest is optional ({@code
- * requires static}): a module path without the PostgreSQL driver, Jackson or Micrometer still runs
- * KVLog on SQLite. The PostgreSQL driver needs only its jar on the module path: it provides {@code
- * java.sql.Driver}, so it is resolved as a service (checked by hand with {@code jdbc:postgresql:}).
- * Jackson and Micrometer are resolved only when a module requires them: the application module that
- * calls {@code Codecs.json} or binds {@code KVLogMetrics} requires them itself (or the launcher
- * says {@code --add-modules}), and opens its value types' packages to Jackson.
+ * requires static}): a module path without the PostgreSQL driver, Jackson, Micrometer or Caffeine
+ * still runs KVLog on SQLite. The PostgreSQL driver needs only its jar on the module path: it
+ * provides {@code java.sql.Driver}, so it is resolved as a service (checked by hand with {@code
+ * jdbc:postgresql:}). Jackson and Micrometer are resolved only when a module requires them: the
+ * application module that calls {@code Codecs.json} or binds {@code KVLogMetrics} requires them
+ * itself (or the launcher says {@code --add-modules}), and opens its value types' packages to
+ * Jackson.
  */
 @SuppressWarnings("requires-automatic")
 module dev.kvlog {
@@ -36,6 +37,7 @@ module dev.kvlog {
   requires static org.postgresql.jdbc; // jdbc:postgresql: stores
   requires static com.fasterxml.jackson.databind; // JsonCodec, Codecs.json(), the CLI
   requires static micrometer.core; // KVLogMetrics, a MeterBinder
+  requires static com.github.benmanes.caffeine; // the bounded cache (KVLogBuilder.cacheSize)
   requires static info.picocli; // the command line
   requires static me.tongfei.progressbar; // the command line's import progress
 

@@ -9,10 +9,10 @@ import java.util.Objects;
 
 /**
  * Options for opening a store. An option belongs to a backend ({@link #busyTimeout}, {@link
- * #groupCommit}, {@link #externalChangeCheck} and {@link #verifyOnOpen} to SQLite, {@link
- * #poolSize} to PostgreSQL); opening refuses an option the store's backend does not use, rather
- * than ignore it. Not thread-safe; the store copies what it needs, so changing a builder after
- * {@link #open()} does not affect the store.
+ * #groupCommit}, {@link #externalChangeCheck}, {@link #verifyOnOpen} and {@link #cacheSize} to
+ * SQLite, {@link #poolSize} to PostgreSQL); opening refuses an option the store's backend does not
+ * use, rather than ignore it. Not thread-safe; the store copies what it needs, so changing a
+ * builder after {@link #open()} does not affect the store.
  *
  * @param <K> key type
  * @param <V> value type
@@ -26,6 +26,7 @@ public final class KVLogBuilder<K, V> {
   private Duration externalChangeCheck;
   private Boolean verifyOnOpen;
   private Integer poolSize;
+  private Long cacheSize;
   private final Map<String, String> properties = new LinkedHashMap<>();
 
   KVLogBuilder(String url, Codec<K> keys, Codec<V> values) {
@@ -88,14 +89,46 @@ public final class KVLogBuilder<K, V> {
 
   /**
    * SQLite: whether opening runs SQLite's {@code PRAGMA quick_check} over the whole file first,
-   * refusing a damaged store with a message that names the damage (default true). It reads every
-   * page once: about 0.1 s per million entries here, some 20% of the load that follows.
+   * refusing a damaged store with a message that names the damage (default true, but false with
+   * {@link #cacheSize}, whose open reads no data). It reads every page once: about 0.1 s per
+   * million entries here, some 20% of the load that follows.
    *
    * @param enabled false to skip the check
    * @return this builder
    */
   public KVLogBuilder<K, V> verifyOnOpen(boolean enabled) {
     this.verifyOnOpen = enabled;
+    return this;
+  }
+
+  /**
+   * SQLite: keeps a bounded cache of at most {@code maxBytes} of heap instead of the whole table,
+   * for stores larger than the heap. Gets of cached keys (present or absent: an absent key is
+   * cached too) are answered from memory; a miss reads SQLite on a pooled reader connection, so it
+   * costs a B-tree lookup (microseconds with the file in the OS page cache, a disk read without).
+   * Open no longer reads the table, so it takes the same time at any size, and {@link
+   * #verifyOnOpen} defaults to false (it would read every page). Every guarantee of the default
+   * mode holds: a get never sees a write before it is durable, nor part of a batch, and a miss that
+   * races a write of the same key never installs the older value. Eviction is Caffeine's W-TinyLFU,
+   * which needs {@code com.github.ben-manes.caffeine:caffeine} (3.x) on the class path.
+   *
+   * <p>Why bytes and not entries: values range from a few bytes to megabytes, so only a byte bound
+   * bounds the heap. The size of an entry is estimated from its text (one byte per char, as for
+   * Latin-1 text in compact strings; other text takes up to twice that) plus about 200 bytes for
+   * the entry's objects.
+   *
+   * @param maxBytes the most heap the cached entries may take, estimated; at least 1
+   * @return this builder
+   * @throws IllegalArgumentException if below 1
+   */
+  public KVLogBuilder<K, V> cacheSize(long maxBytes) {
+    if (maxBytes < 1) {
+      throw new IllegalArgumentException(
+          "cacheSize must be at least 1 byte, was "
+              + maxBytes
+              + "; leave it unset to keep the whole table in memory");
+    }
+    this.cacheSize = maxBytes;
     return this;
   }
 
@@ -155,7 +188,13 @@ public final class KVLogBuilder<K, V> {
   public KVLog<K, V> open() {
     Settings settings =
         new Settings(
-            busyTimeout, groupCommit, externalChangeCheck, verifyOnOpen, poolSize, properties);
+            busyTimeout,
+            groupCommit,
+            externalChangeCheck,
+            verifyOnOpen,
+            poolSize,
+            cacheSize,
+            properties);
     return new KVLog<>(Backends.open(url, settings), keys, values);
   }
 

@@ -7,7 +7,8 @@ import java.nio.file.Path;
  * store object (since it was opened).
  *
  * @param path the database file
- * @param entries number of keys
+ * @param entries number of keys (with {@link KVLogBuilder#cacheSize}, counted in the database:
+ *     {@code count(*)} reads the whole key index)
  * @param databaseBytes size of the database file
  * @param walBytes size of the {@code -wal} file (0 after a clean close)
  * @param schemaVersion the schema version recorded in the store
@@ -21,6 +22,10 @@ import java.nio.file.Path;
  * @param checkpoints checkpoint passes run ({@code PRAGMA wal_checkpoint} calls: a checkpoint under
  *     load takes several, in the background and one on the writer)
  * @param externalReloads times the cache was reloaded after another connection changed the table
+ *     (with {@link KVLogBuilder#cacheSize}: times the cached entries were dropped for that reason)
+ * @param cacheHits with {@link KVLogBuilder#cacheSize}: gets answered from the cache (0 otherwise:
+ *     every get is answered from memory and none is counted)
+ * @param cacheMisses with {@link KVLogBuilder#cacheSize}: gets that read the database (0 otherwise)
  */
 public record KVLogStats(
     Path path,
@@ -34,7 +39,9 @@ public record KVLogStats(
     long commitP50Micros,
     long commitP99Micros,
     long checkpoints,
-    long externalReloads) {
+    long externalReloads,
+    long cacheHits,
+    long cacheMisses) {
 
   static KVLogStats of(dev.kvlog.spi.BackendStats s) {
     return new KVLogStats(
@@ -49,7 +56,9 @@ public record KVLogStats(
         s.commitP50Micros(),
         s.commitP99Micros(),
         s.checkpoints(),
-        s.externalReloads());
+        s.externalReloads(),
+        s.cacheHits(),
+        s.cacheMisses());
   }
 
   /**
@@ -59,5 +68,15 @@ public record KVLogStats(
    */
   public double meanGroup() {
     return commits == 0 ? 0 : (double) writes / commits;
+  }
+
+  /**
+   * The share of gets answered from the cache, with {@link KVLogBuilder#cacheSize}.
+   *
+   * @return cacheHits divided by all counted gets, or 0 if none was counted
+   */
+  public double cacheHitRate() {
+    long gets = cacheHits + cacheMisses;
+    return gets == 0 ? 0 : (double) cacheHits / gets;
   }
 }

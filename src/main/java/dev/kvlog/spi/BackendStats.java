@@ -18,6 +18,8 @@ import java.nio.file.Path;
  * @param commitP99Micros 99th percentile commit latency
  * @param checkpoints checkpoint passes run ({@code PRAGMA wal_checkpoint} calls)
  * @param externalReloads reloads after another connection changed the table
+ * @param cacheHits gets answered from a bounded cache (0 when the backend does not count them)
+ * @param cacheMisses gets that read the database (0 when the backend does not count them)
  */
 public record BackendStats(
     Path file,
@@ -31,4 +33,6 @@ public record BackendStats(
     long commitP50Micros,
     long commitP99Micros,
     long checkpoints,
-    long externalReloads) {}
+    long externalReloads,
+    long cacheHits,
+    long cacheMisses) {}

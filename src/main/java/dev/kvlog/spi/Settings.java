@@ -10,14 +10,15 @@ import java.util.Set;
  * The options a user set on {@code KVLog.builder(...)}, passed to {@link BackendProvider#open}. A
  * null component was not set: the backend uses its default. Options belong to backends ({@code
  * busyTimeout}, {@code groupCommit}, {@code externalChangeCheck} and {@code verifyOnOpen} to
- * SQLite, {@code poolSize} to PostgreSQL); a backend refuses, with {@link #refuseAllBut}, an option
- * it does not understand rather than ignore it.
+ * SQLite, {@code cacheSize} to SQLite, {@code poolSize} to PostgreSQL); a backend refuses, with
+ * {@link #refuseAllBut}, an option it does not understand rather than ignore it.
  *
  * @param busyTimeout how long a write waits for a lock another connection holds
  * @param groupCommit whether concurrent writes share a transaction
  * @param externalChangeCheck how often to look for other connections' commits
  * @param verifyOnOpen whether opening checks the whole file first
  * @param poolSize connections for writes and reloads
+ * @param cacheSize the most heap, in bytes, a bounded cache may hold; null for the whole table
  * @param properties backend-specific settings for tests and tuning (for SQLite, {@code
  *     pragma.<name>}); never null
  */
@@ -27,10 +28,12 @@ public record Settings(
     Duration externalChangeCheck,
     Boolean verifyOnOpen,
     Integer poolSize,
+    Long cacheSize,
     Map<String, String> properties) {
 
   /** No option set. */
-  public static final Settings DEFAULTS = new Settings(null, null, null, null, null, Map.of());
+  public static final Settings DEFAULTS =
+      new Settings(null, null, null, null, null, null, Map.of());
 
   /**
    * Settings with an immutable copy of {@code properties}.
@@ -40,6 +43,7 @@ public record Settings(
    * @param externalChangeCheck how often to look for other connections' commits
    * @param verifyOnOpen whether opening checks the whole file first
    * @param poolSize connections for writes and reloads
+   * @param cacheSize the most heap, in bytes, a bounded cache may hold; null for the whole table
    * @param properties backend-specific settings; copied
    * @throws NullPointerException if {@code properties} is null
    */
@@ -61,6 +65,7 @@ public record Settings(
     check(refused, supported, "externalChangeCheck", externalChangeCheck);
     check(refused, supported, "verifyOnOpen", verifyOnOpen);
     check(refused, supported, "poolSize", poolSize);
+    check(refused, supported, "cacheSize", cacheSize);
     if (!refused.isEmpty()) {
       throw new IllegalArgumentException(
           String.join(", ", refused)

@@ -36,10 +36,12 @@ public final class Database implements AutoCloseable {
 
   private final Path path;
   private final HikariDataSource pool;
+  private final int poolSize;
 
-  private Database(Path path, HikariDataSource pool) {
+  private Database(Path path, HikariDataSource pool, int poolSize) {
     this.path = path;
     this.pool = pool;
+    this.poolSize = poolSize;
   }
 
   /**
@@ -54,6 +56,7 @@ public final class Database implements AutoCloseable {
       StoreFileSet files,
       Duration busyTimeout,
       long walLimitBytes,
+      int poolSize,
       Map<String, String> pragmas,
       boolean weakSyncForTests) {
     Path path = files.database();
@@ -67,8 +70,8 @@ public final class Database implements AutoCloseable {
     config.addDataSourceProperty("wal_autocheckpoint", "0");
     config.addDataSourceProperty("journal_size_limit", Long.toString(walLimitBytes));
     pragmas.forEach(config::addDataSourceProperty);
-    config.setMaximumPoolSize(POOL_SIZE);
-    config.setMinimumIdle(POOL_SIZE);
+    config.setMaximumPoolSize(poolSize);
+    config.setMinimumIdle(poolSize);
     config.setMaxLifetime(0); // a local file does not go stale; the verified connections stay
     config.setKeepaliveTime(0);
     config.setConnectionTimeout(busyTimeout.toMillis() + 5_000);
@@ -86,7 +89,7 @@ public final class Database implements AutoCloseable {
       throw new StoreOpenException(
           "cannot open SQLite database " + path + ": " + cause.getMessage(), e);
     }
-    Database database = new Database(path, pool);
+    Database database = new Database(path, pool, poolSize);
     try {
       database.verifyPragmas(busyTimeout, weakSyncForTests);
       return database;
@@ -104,13 +107,13 @@ public final class Database implements AutoCloseable {
   private void verifyPragmas(Duration busyTimeout, boolean weakSyncForTests) {
     List<Connection> borrowed = new ArrayList<>();
     try {
-      for (int i = 1; i <= POOL_SIZE; i++) {
+      for (int i = 1; i <= poolSize; i++) {
         Connection c = pool.getConnection();
         borrowed.add(c);
         String journal = pragma(c, "journal_mode");
         long synchronous = Long.parseLong(pragma(c, "synchronous"));
         long timeout = Long.parseLong(pragma(c, "busy_timeout"));
-        String where = " on pooled connection " + i + " of " + POOL_SIZE + " for " + path;
+        String where = " on pooled connection " + i + " of " + poolSize + " for " + path;
         if (!"wal".equalsIgnoreCase(journal)) {
           throw new StoreOpenException(
               "PRAGMA journal_mode is "

@@ -9,14 +9,13 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * What other connections did to the store's file: commits they made ({@code PRAGMA data_version}),
  * a schema they changed ({@code PRAGMA schema_version}, then {@link TableShape} again), and whether
- * the file itself is still the one opened (device and inode). Keeps the writer's {@link WarmCache}
+ * the file itself is still the one opened (device and inode). Keeps the writer's {@link TableCache}
  * equal to the table when someone else writes it. Not thread-safe: every method but {@link #open}
  * is called holding the writer lock (see {@link GroupCommitter}), on the writer connection.
  *
@@ -35,7 +34,7 @@ final class ExternalChanges {
 
   private final Path path;
   private final Connection connection;
-  private final WarmCache cache;
+  private final TableCache cache;
   private final CommitStats stats;
   private final Object fileKey; // the database file's identity (device and inode) at open
   private PreparedStatement dataVersionQuery;
@@ -45,7 +44,7 @@ final class ExternalChanges {
   private String lastPollFailure; // the message last logged by a failed poll
 
   private ExternalChanges(
-      Path path, Connection connection, CommitStats stats, Object fileKey, WarmCache cache) {
+      Path path, Connection connection, CommitStats stats, Object fileKey, TableCache cache) {
     this.path = path;
     this.connection = connection;
     this.stats = stats;
@@ -53,29 +52,29 @@ final class ExternalChanges {
     this.cache = cache;
   }
 
+  /** Makes the cache at open, calling {@code inSnapshot} in the snapshot it reads (if any). */
+  @FunctionalInterface
+  interface CacheFactory {
+    TableCache create(TableLoader.SqlRunnable inSnapshot) throws SQLException;
+  }
+
   /**
-   * Records the file's identity, loads the table into a new cache in one snapshot, records the
-   * versions that snapshot had, then reloads what other connections committed during the load.
+   * Records the file's identity, makes the cache with {@code factory} (the whole table loaded in
+   * one snapshot, or an empty bounded cache), records the versions it saw, then takes in what other
+   * connections committed meanwhile.
    *
    * @throws StoreOpenException if the table is not the one KVLog created, or holds text that is not
    *     valid UTF-8
    */
   static ExternalChanges open(
-      Path path,
-      Connection connection,
-      Connection loadHelper,
-      Connection loadPinner,
-      CommitStats stats)
+      Path path, Connection connection, CacheFactory factory, CommitStats stats)
       throws SQLException {
     Object fileKey = StoreFiles.fileKey(path);
     long[] version = new long[2];
-    WarmCache cache;
+    TableCache cache;
     try {
       cache =
-          WarmCache.load(
-              connection,
-              loadHelper,
-              loadPinner,
+          factory.create(
               () -> {
                 version[0] = Long.parseLong(Database.pragma(connection, "data_version"));
                 version[1] = schemaVersion(connection);
@@ -83,8 +82,7 @@ final class ExternalChanges {
                 if (problem != null) { // changed since Database.checkIsStore looked
                   throw new StoreOpenException(path + " cannot be opened: " + problem);
                 }
-              },
-              TableLoader.CHUNK_BYTES);
+              });
     } catch (CorruptValueException e) {
       throw new StoreOpenException("cannot open " + path + ": " + e.getMessage(), e);
     }
@@ -100,7 +98,7 @@ final class ExternalChanges {
   }
 
   /** The cache kept equal to the table. */
-  WarmCache cache() {
+  TableCache cache() {
     return cache;
   }
 
@@ -156,16 +154,18 @@ final class ExternalChanges {
     }
     checkShape();
     long[] version = new long[1];
-    Map<String, String> diff =
-        cache.differencesFrom(connection, inTransaction, () -> version[0] = dataVersion());
-    cache.publish(diff);
+    int changed = cache.takeIn(connection, inTransaction, () -> version[0] = dataVersion());
     dataVersion = version[0];
     cacheStale = false;
     stats.recordExternalReload();
-    log.info(
-        "{} was changed by another connection; reloaded the cache ({} keys differed)",
-        path,
-        diff.size());
+    if (changed < 0) {
+      log.info("{} was changed by another connection; dropped the cached entries", path);
+    } else {
+      log.info(
+          "{} was changed by another connection; reloaded the cache ({} keys differed)",
+          path,
+          changed);
+    }
     return true;
   }
 

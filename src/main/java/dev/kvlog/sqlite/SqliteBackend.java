@@ -8,8 +8,11 @@ import dev.kvlog.spi.Change;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -36,7 +39,7 @@ final class SqliteBackend implements Backend {
   private final StoreFileSet files;
   private final OwnerLock ownerLock;
   private final Database database;
-  private final WarmCache cache;
+  private final TableCache cache;
   private final SqliteWriter writer;
   private final Housekeeper housekeeper;
   private final CommitStats commitStats;
@@ -61,8 +64,8 @@ final class SqliteBackend implements Backend {
     this.schemaVersion = schemaVersion;
   }
 
-  /** The warm cache, for tests of what it holds and how (its table's flood statistics). */
-  WarmCache cache() {
+  /** The cache, for tests of what it holds and how (its table's flood statistics). */
+  TableCache cache() {
     return cache;
   }
 
@@ -85,11 +88,12 @@ final class SqliteBackend implements Backend {
   public void checkValue(String value) {}
 
   /**
-   * True: the whole table is cached, as Strings decoded strictly from its UTF-8 or written here.
+   * True with the whole table cached, as Strings decoded strictly from its UTF-8 or written here;
+   * false with a bounded cache, whose misses send the key to SQLite.
    */
   @Override
   public boolean getHitProvesKeyValid() {
-    return true;
+    return cache.holdsWholeTable();
   }
 
   @Override
@@ -133,14 +137,43 @@ final class SqliteBackend implements Backend {
     }
   }
 
+  /** From memory with the whole table cached; else {@code count(*)} in one consistent snapshot. */
   @Override
   public int size() {
-    return cache.size();
+    if (cache.holdsWholeTable()) {
+      return cache.size();
+    }
+    return read(
+        c -> {
+          try (Statement s = c.createStatement();
+              ResultSet rs = s.executeQuery("SELECT count(*) FROM kv")) {
+            rs.next();
+            return rs.getInt(1);
+          }
+        });
   }
 
+  /** From memory with the whole table cached; else the table, read in one consistent snapshot. */
   @Override
   public Map<String, String> snapshot() {
-    return writer.cacheCopy();
+    if (cache.holdsWholeTable()) {
+      return writer.cacheCopy();
+    }
+    return read(
+        c -> {
+          Map<String, String> all = new HashMap<>();
+          Database.forEachInRange(c, null, null, all::put);
+          return all;
+        });
+  }
+
+  /** {@code read} on a pooled connection, in a snapshot no later get contradicts. */
+  private <T> T read(SqliteWriter.SqlRead<T> read) {
+    try (Connection c = database.connection()) {
+      return writer.readConsistent(c, read);
+    } catch (SQLException e) {
+      throw new KVLogException(Errors.describe(files.database(), e), e);
+    }
   }
 
   @Override
@@ -162,7 +195,7 @@ final class SqliteBackend implements Backend {
   public BackendStats stats() {
     return new BackendStats(
         files.database(),
-        cache.size(),
+        size(),
         sizeOf(files.database()),
         sizeOf(files.wal()),
         schemaVersion,
@@ -172,7 +205,9 @@ final class SqliteBackend implements Backend {
         commitStats.latencyMicros(0.50),
         commitStats.latencyMicros(0.99),
         commitStats.checkpoints(),
-        commitStats.externalReloads());
+        commitStats.externalReloads(),
+        cache.hits(),
+        cache.misses());
   }
 
   @Override
@@ -197,7 +232,12 @@ final class SqliteBackend implements Backend {
   public void close() {
     try {
       Resources.closeAll(
-          "failed to close " + files + " cleanly", housekeeper, writer, database, ownerLock);
+          "failed to close " + files + " cleanly",
+          housekeeper,
+          writer,
+          cache::closeConnections,
+          database,
+          ownerLock);
     } finally {
       cache.clear();
     }

@@ -12,11 +12,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Opens {@code jdbc:sqlite:<file>} stores: {@link SqliteBackend}. Found through {@link
@@ -30,7 +34,7 @@ public final class SqliteProvider implements BackendProvider {
   private static final long WAL_LIMIT_BYTES = 4L << 20;
 
   private static final Set<String> OPTIONS =
-      Set.of("busyTimeout", "groupCommit", "externalChangeCheck", "verifyOnOpen");
+      Set.of("busyTimeout", "groupCommit", "externalChangeCheck", "verifyOnOpen", "cacheSize");
 
   /** Test hook: {@code synchronous} weaker than FULL is accepted only with this property set. */
   public static final String WEAK_SYNC_FOR_TESTS = "weakSynchronousForTests";
@@ -187,7 +191,12 @@ public final class SqliteProvider implements BackendProvider {
     Duration busyTimeout = orElse(settings.busyTimeout(), Duration.ofSeconds(5));
     boolean groupCommit = orElse(settings.groupCommit(), true);
     Duration externalChangeCheck = orElse(settings.externalChangeCheck(), Duration.ofSeconds(1));
-    boolean verifyOnOpen = orElse(settings.verifyOnOpen(), true);
+    Long cacheSize = settings.cacheSize(); // null: the whole table in memory
+    if (cacheSize != null) {
+      requireCaffeine();
+    }
+    // A bounded open reads no data; a quick_check would read every page.
+    boolean verifyOnOpen = orElse(settings.verifyOnOpen(), cacheSize == null);
     Map<String, String> pragmas = new LinkedHashMap<>();
     settings
         .properties()
@@ -225,7 +234,15 @@ public final class SqliteProvider implements BackendProvider {
       }
       StoreFiles.ownerOnlyIfEmpty(file); // an empty file adopted as a new store: see there
       ownerLock.reserveCreated();
-      database = Database.open(files, busyTimeout, WAL_LIMIT_BYTES, pragmas, weakSyncForTests);
+      int readers = cacheSize == null ? 0 : BoundedCache.readerConnections();
+      database =
+          Database.open(
+              files,
+              busyTimeout,
+              WAL_LIMIT_BYTES,
+              Database.POOL_SIZE + readers,
+              pragmas,
+              weakSyncForTests);
       Connection writer = database.connection();
       Housekeeper housekeeper = null;
       try {
@@ -234,20 +251,18 @@ public final class SqliteProvider implements BackendProvider {
         housekeeper =
             new Housekeeper(
                 files, database.connection(), WAL_LIMIT_BYTES, externalChangeCheck, stats);
-        SqliteWriter log;
-        // Both back to the pool after the load (the pool's last two connections).
-        try (Connection loadHelper = database.connection();
-            Connection loadPinner = database.connection()) {
-          log =
-              new SqliteWriter(
-                  file,
-                  writer,
-                  loadHelper,
-                  loadPinner,
-                  groupCommit,
-                  housekeeper::afterCommit,
-                  stats);
-        }
+        ReadWriteLock publication = new ReentrantReadWriteLock();
+        SqliteWriter log =
+            new SqliteWriter(
+                file,
+                writer,
+                cacheSize == null
+                    ? warmCache(database, writer)
+                    : boundedCache(database, writer, file, cacheSize, readers, publication),
+                publication,
+                groupCommit,
+                housekeeper::afterCommit,
+                stats);
         housekeeper.start(log::pollExternalChanges);
         return new SqliteBackend(files, ownerLock, database, log, housekeeper, stats, version);
       } catch (SQLException | RuntimeException e) {
@@ -272,6 +287,72 @@ public final class SqliteProvider implements BackendProvider {
         throw new StoreOpenException(Errors.describe(file, (SQLException) e), e);
       }
       throw (RuntimeException) e;
+    }
+  }
+
+  /** The whole table, loaded on the writer and two more connections (back to the pool after). */
+  private static ExternalChanges.CacheFactory warmCache(Database database, Connection writer) {
+    return inSnapshot -> {
+      try (Connection loadHelper = database.connection();
+          Connection loadPinner = database.connection()) {
+        return WarmCache.load(writer, loadHelper, loadPinner, inSnapshot, TableLoader.CHUNK_BYTES);
+      }
+    };
+  }
+
+  /**
+   * An empty bounded cache reading misses on {@code readers} connections it keeps; the versions are
+   * read in one read transaction on the writer connection, with nothing loaded.
+   */
+  private static ExternalChanges.CacheFactory boundedCache(
+      Database database,
+      Connection writer,
+      Path file,
+      long maxBytes,
+      int readers,
+      ReadWriteLock publication) {
+    return inSnapshot -> {
+      try (Statement s = writer.createStatement()) {
+        s.execute("BEGIN");
+        try {
+          inSnapshot.run();
+        } finally {
+          s.execute("COMMIT");
+        }
+      }
+      List<Connection> connections = new ArrayList<>();
+      try {
+        for (int i = 0; i < readers; i++) {
+          connections.add(database.connection());
+        }
+        return new BoundedCache(file, maxBytes, connections, publication.readLock());
+      } catch (SQLException | RuntimeException e) {
+        for (Connection c : connections) {
+          try {
+            c.close();
+          } catch (SQLException again) {
+            e.addSuppressed(again);
+          }
+        }
+        throw e;
+      }
+    };
+  }
+
+  /** Refuses cacheSize with a clear message when Caffeine, an optional dependency, is missing. */
+  private static void requireCaffeine() {
+    try {
+      Class.forName(
+          "com.github.benmanes.caffeine.cache.Caffeine",
+          false,
+          SqliteProvider.class.getClassLoader());
+    } catch (ClassNotFoundException | LinkageError e) {
+      throw new IllegalStateException(
+          "cacheSize needs Caffeine, an optional dependency of KVLog: add"
+              + " com.github.ben-manes.caffeine:caffeine (3.x) to the class path (and, on the module"
+              + " path, requires com.github.benmanes.caffeine), or leave cacheSize unset to keep the"
+              + " whole table in memory",
+          e);
     }
   }
 

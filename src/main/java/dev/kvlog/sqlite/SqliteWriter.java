@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.ReadWriteLock;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
 import java.util.function.ObjLongConsumer;
 import org.slf4j.Logger;
@@ -72,7 +71,7 @@ final class SqliteWriter implements AutoCloseable {
 
   private final Path path;
   private final Connection connection;
-  private final WarmCache cache;
+  private final TableCache cache;
   private final ExternalChanges external;
   private final ObjLongConsumer<Connection> afterCommit;
   private final CommitStats stats;
@@ -80,7 +79,7 @@ final class SqliteWriter implements AutoCloseable {
   private final WriteFailures failures; // what failed, and whether writes stopped
   // Write side: from before COMMIT until the cache is published. Read side: while a scan takes
   // its snapshot. See "scans are never ahead of get" above.
-  private final ReadWriteLock publication = new ReentrantReadWriteLock();
+  private final ReadWriteLock publication;
   // sqlite-jdbc finalizes a statement whose execution failed, so all of them are re-prepared after
   // any failure (see reprepare()).
   private PreparedStatement upsert; // all fields below: guarded by the committer's lock
@@ -88,36 +87,40 @@ final class SqliteWriter implements AutoCloseable {
   private PreparedStatement begin;
   private PreparedStatement commit;
   private PreparedStatement rollback;
+  private PreparedStatement lookup; // a key's value, for a bounded cache's decisions
   private boolean closed;
   private long committedBytes; // what the last commit added to the WAL, estimated (see walBytes)
 
+  /** Looks up a key's current value on the writer connection (a bounded cache's misses). */
+  static final String LOOKUP = "SELECT CAST(value AS BLOB) FROM kv WHERE key = ?";
+
   /**
-   * Loads the table into a new cache on {@code connection}, which the writer then owns, and returns
-   * the writer.
+   * Makes the cache with {@code cacheFactory} on {@code connection}, which the writer then owns,
+   * and returns the writer.
    *
-   * @param loadHelper a second connection the initial load also reads on (see {@link
-   *     TwoWayLoader}), used only while this constructor runs; null to load on {@code connection}
-   * @param loadPinner a third connection that holds the write lock for the microseconds in which
-   *     the two readers pin one snapshot, used only while this constructor runs; null to load on
-   *     {@code connection}
+   * @param cacheFactory makes the cache (loads the table, or an empty bounded cache)
+   * @param publication the lock whose write side this writer holds from before each COMMIT until
+   *     the commit is published (see "scans are never ahead of get"); a bounded cache's misses take
+   *     its read side
    * @param afterCommit runs after each successful commit, holding the writer lock, with the writer
    *     connection (the housekeeper's checkpoint step); its failures are only logged
    */
   SqliteWriter(
       Path path,
       Connection connection,
-      Connection loadHelper,
-      Connection loadPinner,
+      ExternalChanges.CacheFactory cacheFactory,
+      ReadWriteLock publication,
       boolean groupCommit,
       ObjLongConsumer<Connection> afterCommit,
       CommitStats stats)
       throws SQLException {
     this.path = path;
     this.connection = connection;
+    this.publication = publication;
     this.afterCommit = afterCommit;
     this.stats = stats;
     this.failures = new WriteFailures(path);
-    this.external = ExternalChanges.open(path, connection, loadHelper, loadPinner, stats);
+    this.external = ExternalChanges.open(path, connection, cacheFactory, stats);
     this.cache = external.cache();
     this.committer =
         new GroupCommitter<>(
@@ -126,7 +129,7 @@ final class SqliteWriter implements AutoCloseable {
   }
 
   /** The cache this writer keeps equal to the table. */
-  WarmCache cache() {
+  TableCache cache() {
     return cache;
   }
 
@@ -138,6 +141,7 @@ final class SqliteWriter implements AutoCloseable {
     begin = connection.prepareStatement("BEGIN IMMEDIATE");
     commit = connection.prepareStatement("COMMIT");
     rollback = connection.prepareStatement("ROLLBACK");
+    lookup = connection.prepareStatement(LOOKUP);
   }
 
   /**
@@ -321,7 +325,8 @@ final class SqliteWriter implements AutoCloseable {
         }
         return 0;
       }
-      WriteRequest.Changes changes = new WriteRequest.Changes(path, cache, upsert, delete);
+      WriteRequest.Changes changes =
+          new WriteRequest.Changes(path, key -> cache.current(key, lookup), upsert, delete);
       for (int i = 0; ; i++) {
         if (i == live.size()) {
           Consumer<Path> hook = afterStatementsHookForTests;
@@ -352,6 +357,7 @@ final class SqliteWriter implements AutoCloseable {
           continue retry;
         }
       }
+      cache.committing(changes.changed());
       publication.writeLock().lock();
       try {
         try {
@@ -482,7 +488,14 @@ final class SqliteWriter implements AutoCloseable {
   private boolean reprepare(SQLException e) {
     try {
       Resources.closeAll(
-          "cannot close statements", upsert, delete, begin, commit, rollback, external.statement());
+          "cannot close statements",
+          upsert,
+          delete,
+          begin,
+          commit,
+          rollback,
+          lookup,
+          external.statement());
       prepare();
       external.prepare();
       return true;
@@ -535,6 +548,7 @@ final class SqliteWriter implements AutoCloseable {
           begin,
           commit,
           rollback,
+          lookup,
           external.statement(),
           connection);
     } finally {

@@ -53,7 +53,7 @@ import java.util.function.BiConsumer;
  * {@link TableLoader}'s chunks: byte-bounded and strictly UTF-8) into a {@link Bulk}, which sizes
  * the table once.
  */
-final class WarmCache {
+final class WarmCache implements TableCache {
   private final CacheTable map;
   private volatile long
       seq; // odd while publishing; written only by the SqliteWriter, under its lock
@@ -270,11 +270,32 @@ final class WarmCache {
     return diff;
   }
 
+  /** Reads the table and publishes how it differs from the cache, in one publication. */
+  @Override
+  public int takeIn(Connection c, boolean inTransaction, TableLoader.SqlRunnable inSnapshot)
+      throws SQLException {
+    Map<String, String> diff = differencesFrom(c, inTransaction, inSnapshot);
+    publish(diff);
+    return diff.size();
+  }
+
+  /** The cache: it holds the whole table, kept equal to it under the writer lock. */
+  @Override
+  public String current(String key, java.sql.PreparedStatement lookup) {
+    return get(key);
+  }
+
+  @Override
+  public boolean holdsWholeTable() {
+    return true;
+  }
+
   /**
    * Makes all {@code changes} (a null value removes its key) visible at once. Called only by the
    * writer, holding its lock, after the transaction that made them durable committed.
    */
-  void publish(Map<String, String> changes) {
+  @Override
+  public void publish(Map<String, String> changes) {
     if (changes.isEmpty()) {
       return;
     }
@@ -297,7 +318,8 @@ final class WarmCache {
   }
 
   /** The value of {@code key}, or null; never from the middle of a publication. */
-  String get(String key) {
+  @Override
+  public String get(String key) {
     // Small on purpose, so it inlines into callers: the retry loop is out of line.
     long s = seq;
     String value = map.get(key);
@@ -318,7 +340,8 @@ final class WarmCache {
   }
 
   /** The number of entries, never from the middle of a publication. */
-  int size() {
+  @Override
+  public int size() {
     for (int spins = 0; ; spins++) {
       long s = seq;
       int size = map.size();
@@ -334,7 +357,8 @@ final class WarmCache {
    * A copy of the whole cache from between two publications, or null if writers kept publishing
    * during {@code attempts} tries (the caller then copies while holding the writer lock).
    */
-  Map<String, String> copy(int attempts) {
+  @Override
+  public Map<String, String> copy(int attempts) {
     for (int i = 0; i < attempts; i++) {
       long s = seq;
       if ((s & 1) == 0) {
@@ -364,7 +388,8 @@ final class WarmCache {
   }
 
   /** Empties the cache to free its memory once the store is closed; readers check closed after. */
-  void clear() {
+  @Override
+  public void clear() {
     map.clear();
   }
 }

@@ -80,15 +80,21 @@ abstract class WriteRequest<T> extends GroupCommitter.Request<T> {
     return new Batch(List.copyOf(changes));
   }
 
+  /** A key's value before the group: the cache's, or the table's on the writer connection. */
+  @FunctionalInterface
+  interface Current {
+    String get(String key) throws SQLException;
+  }
+
   /** The changes of one group, over the cache: what each request sees as the current state. */
   static final class Changes {
     private final Path path;
-    private final WarmCache base;
+    private final Current base;
     private final PreparedStatement upsert;
     private final PreparedStatement delete;
     private final Map<String, String> changed = new HashMap<>(); // null value: removed
 
-    Changes(Path path, WarmCache base, PreparedStatement upsert, PreparedStatement delete) {
+    Changes(Path path, Current base, PreparedStatement upsert, PreparedStatement delete) {
       this.path = path;
       this.base = base;
       this.upsert = upsert;
@@ -100,7 +106,7 @@ abstract class WriteRequest<T> extends GroupCommitter.Request<T> {
       return changed;
     }
 
-    String current(String key) {
+    String current(String key) throws SQLException {
       return changed.containsKey(key) ? changed.get(key) : base.get(key);
     }
 

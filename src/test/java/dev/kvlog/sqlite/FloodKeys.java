@@ -70,7 +70,7 @@ public final class FloodKeys {
 
   /** {@code backend}'s (a SQLite store's) cache statistics; the probes of a get of each key. */
   public static TableStats of(Backend backend, Iterable<String> keys) {
-    CacheTable table = ((SqliteBackend) backend).cache().table();
+    CacheTable table = ((WarmCache) ((SqliteBackend) backend).cache()).table();
     return of(table, keys);
   }
 
