@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.SplittableRandom;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import org.HdrHistogram.Histogram;
@@ -30,9 +31,11 @@ import org.HdrHistogram.Histogram;
  * <p>The stores are generated once and kept in {@code target/bench/bounded-stores/} for the next
  * run (same entry count); {@code -Dbounded.fresh=true} regenerates them. The table says which.
  *
- * <p>Options: {@code -Dbounded=false} skips the section, {@code -Dbounded=only} runs nothing else;
- * {@code -Dbounded.seconds=3} per measured cell, {@code -Dbounded.warmup=5} seconds of the same
- * distribution before the first cell of each distribution (1 s before the others).
+ * <p>Options: {@code -Dbounded=false} skips the section, {@code -Dbounded=only} runs nothing else,
+ * {@code -Dbounded.coldDisk=false} skips the open after dropping the OS page cache (done only where
+ * {@code /proc/sys/vm/drop_caches} is writable); {@code -Dbounded.seconds=3} per measured cell;
+ * each cell warms up until its cache has settled, at least {@code -Dbounded.warmup=5} seconds in a
+ * distribution's first cell, at most {@code -Dbounded.maxWarmup=40}.
  */
 final class Bounded {
   static final String MODE = System.getProperty("bounded", "true");
@@ -41,7 +44,11 @@ final class Bounded {
   static final int RAW_BYTES_PER_ENTRY = 116; // "key-%012d" + 100 ASCII chars
   static final double SECONDS = Double.parseDouble(System.getProperty("bounded.seconds", "3"));
   static final double WARMUP = Double.parseDouble(System.getProperty("bounded.warmup", "5"));
+  static final int MAX_WARMUP = Integer.getInteger("bounded.maxWarmup", 40);
   static final boolean FRESH = Boolean.getBoolean("bounded.fresh");
+  static final boolean COLD_DISK =
+      Boolean.parseBoolean(System.getProperty("bounded.coldDisk", "true"));
+  static final Path DROP_CACHES = Path.of("/proc/sys/vm/drop_caches");
   static final String FORMAT = "v2"; // bump when the stores' contents or options change
   static final String[] COLUMNS = {"KVLog bounded", "RocksDB block cache"};
 
@@ -94,6 +101,9 @@ final class Bounded {
     try {
       long heapBefore = Suite.usedHeap();
       openTimes(kv, rocks);
+      if (COLD_DISK && Files.isWritable(DROP_CACHES)) {
+        coldDiskOpen(dir, kv, rocks);
+      }
       harness();
       int cell = 0;
       for (String dist : new String[] {"uniform", "Zipfian 0.99"}) {
@@ -205,6 +215,51 @@ final class Bounded {
     ratios.put("open to first get", median[1] / median[0]);
   }
 
+  /**
+   * Open to first get after the OS page cache was dropped (root only): the store's files come from
+   * the disk. Then reads both stores' files whole, so that the cells after it find them in memory
+   * again, as the other figures assume.
+   */
+  void coldDiskOpen(Path dir, CachedStore a, CachedStore b) throws Exception {
+    double[] ms = new double[2];
+    int i = 0;
+    for (CachedStore e : List.of(a, b)) {
+      e.close();
+      new ProcessBuilder("sync").inheritIO().start().waitFor();
+      Files.writeString(DROP_CACHES, "1");
+      String k = key(ThreadLocalRandom.current().nextInt(ENTRIES));
+      long t0 = System.nanoTime();
+      e.open();
+      if (e.get(k) == null) {
+        throw new AssertionError(e.name + " lost " + k);
+      }
+      ms[i++] = (System.nanoTime() - t0) / 1e6;
+    }
+    long t0 = System.nanoTime();
+    byte[] buffer = new byte[1 << 20];
+    try (var files = Files.walk(dir)) {
+      for (Path f : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+        try (var in = Files.newInputStream(f)) {
+          while (in.read(buffer) > 0) {
+            // only to bring the file into the page cache
+          }
+        }
+      }
+    }
+    row(
+        "open after dropping the OS page cache, to first get served (ms, one run)",
+        String.format("%.1f", ms[0]),
+        String.format("%.1f", ms[1]),
+        ms[0] / ms[1]);
+    ratios.put("open to first get, cold disk", ms[1] / ms[0]);
+    notes.add(
+        String.format(
+            "The cold-disk open ran after `sync` and `echo 1 > /proc/sys/vm/drop_caches`; the"
+                + " stores' files were then read whole (%.1f s) so that every other figure reads"
+                + " them from memory.",
+            (System.nanoTime() - t0) / 1e9));
+  }
+
   /** What drawing and formatting a key costs alone: the ceiling of any get figure below. */
   void harness() throws Exception {
     StringBuilder s = new StringBuilder("The harness alone (draw a key index, format the key)");
@@ -220,7 +275,7 @@ final class Bounded {
   }
 
   void gets(CachedStore e, String dist, int threads, double warm) throws Exception {
-    long[] hm = new long[4];
+    long[] hm = new long[3];
     double rate =
         drive(
             threads,
@@ -240,15 +295,15 @@ final class Bounded {
     if (e instanceof RocksCached) {
       System.err.println("  RocksDB " + ((RocksCached) e).metadataLookups());
     }
-    long hits = hm[2] - hm[0];
-    long misses = hm[3] - hm[1];
+    long hits = hm[0];
+    long misses = hm[1];
     String hitRate =
-        hits < 0 || hits + misses == 0
+        hits + misses == 0
             ? "n/a"
-            : String.format("%.1f%%", 100.0 * hits / (hits + misses));
+            : String.format("%.1f%% (warm-up %d s)", 100.0 * hits / (hits + misses), hm[2]);
     suite.figures.put(
         "bounded " + e.name + " hit " + dist + " " + threads,
-        hits < 0 || hits + misses == 0 ? -1 : (double) hits / (hits + misses));
+        hits + misses == 0 ? -1 : (double) hits / (hits + misses));
     put(label + " (ops/s)", e, Suite.fmt(rate));
     put("cache hit rate, " + dist + ", " + t + " (KVLog: keys; RocksDB: data blocks)", e, hitRate);
     String kvRate = "bounded " + COLUMNS[0] + " " + label;
@@ -261,17 +316,18 @@ final class Bounded {
   }
 
   /**
-   * Runs {@code op} on keys of {@code dist} on {@code threads} threads: {@code warm} seconds, then
-   * {@code seconds} counted. Each thread draws from its own generator, seeded by its index, so
-   * every engine sees the same key sequence. Fills {@code hm} with the store's hits and misses at
-   * the start and end of the counted window (if a store is given). Returns ops per second.
+   * Runs {@code op} on keys of {@code dist} on {@code threads} threads: a warm-up, then {@code
+   * seconds} counted. Each thread draws from its own generator with a seed fixed by the cell, so
+   * every engine sees the same key sequence. With a {@code store}, the warm-up lasts at least
+   * {@code warm} seconds and then until the cache has settled: the hit rate of the last 2 s within
+   * 10% of that of the 2 s before (at most {@link #MAX_WARMUP} s). Fills {@code hm} with {hits,
+   * misses, warm-up seconds} of the counted window. Returns ops per second.
    */
   static double drive(
       int threads, double warm, double seconds, String dist, KeyOp op, CachedStore store, long[] hm)
       throws Exception {
     AtomicLong count = new AtomicLong();
-    long warmUntil = System.nanoTime() + (long) (warm * 1e9);
-    long endAt = warmUntil + (long) (seconds * 1e9);
+    AtomicInteger state = new AtomicInteger(); // 0: warm-up, 1: counted, 2: stop
     Throwable[] failure = new Throwable[1];
     List<Thread> list = new ArrayList<>();
     for (int t = 0; t < threads; t++) {
@@ -290,39 +346,64 @@ final class Bounded {
               () -> {
                 try {
                   long n = 0;
-                  for (long now; (now = System.nanoTime()) < endAt; ) {
-                    for (int i = 0; i < Suite.THROUGHPUT_BATCH; i++) {
-                      op.run(key(keys.getAsLong()));
-                    }
-                    if (now >= warmUntil) {
-                      n += Suite.THROUGHPUT_BATCH;
-                    }
+                  for (int p; (p = state.get()) < 2; ) {
+                    op.run(key(keys.getAsLong()));
+                    n += p;
                   }
                   count.addAndGet(n);
                 } catch (Throwable e) {
                   failure[0] = e;
+                  state.set(2);
                 }
               });
       thread.start();
       list.add(thread);
     }
+    long start = System.nanoTime();
+    List<long[]> samples = new ArrayList<>(); // {hits, misses} at 0, 1, 2 ... seconds
     if (store != null) {
-      sleepUntil(warmUntil);
-      long[] a = store.hitsAndMisses();
-      sleepUntil(endAt);
-      long[] b = store.hitsAndMisses();
-      hm[0] = a[0];
-      hm[1] = a[1];
-      hm[2] = b[0];
-      hm[3] = b[1];
+      samples.add(store.hitsAndMisses());
     }
+    for (int k = 1; store != null && failure[0] == null && k <= MAX_WARMUP; k++) {
+      sleepUntil(start + k * 1_000_000_000L);
+      samples.add(store.hitsAndMisses());
+      if (k >= Math.max(warm, 4)) {
+        double recent = hitRate(samples.get(k - 2), samples.get(k));
+        double before = hitRate(samples.get(k - 4), samples.get(k - 2));
+        if (Math.abs(recent - before) <= 0.1 * before) {
+          break;
+        }
+      }
+    }
+    if (store == null) {
+      sleepUntil(start + (long) (warm * 1e9));
+    }
+    long[] a = store == null ? null : store.hitsAndMisses();
+    long t0 = System.nanoTime();
+    state.set(1);
+    sleepUntil(t0 + (long) (seconds * 1e9));
+    state.set(2);
+    long[] b = store == null ? null : store.hitsAndMisses();
+    long t1 = System.nanoTime();
     for (Thread t : list) {
       t.join();
     }
     if (failure[0] != null) {
       throw new IllegalStateException("benchmark thread failed", failure[0]);
     }
-    return count.get() / seconds;
+    if (store != null) {
+      hm[0] = b[0] - a[0];
+      hm[1] = b[1] - a[1];
+      hm[2] = (t0 - start) / 1_000_000_000L;
+    }
+    return count.get() / ((t1 - t0) / 1e9);
+  }
+
+  /** Hit rate between two {hits, misses} samples. */
+  static double hitRate(long[] from, long[] to) {
+    long hits = to[0] - from[0];
+    long all = hits + to[1] - from[1];
+    return all == 0 ? 0 : (double) hits / all;
   }
 
   private static void sleepUntil(long nanoTime) throws InterruptedException {
@@ -435,10 +516,12 @@ final class Bounded {
         String.format(
             "Both engines read through the OS page cache, and the data files fit in this machine's"
                 + " RAM (%.0f GiB), so a miss costs a read from memory, not from the disk. Keys:"
-                + " uniform, or YCSB's scrambled Zipfian (θ = 0.99), same seeds for both engines;"
-                + " %.0f s warm-up of the same distribution before each distribution's first cell"
-                + " (1 s before the others), then %.0f s measured.",
-            totalRamGiB(), WARMUP, SECONDS));
+                + " uniform, or YCSB's scrambled Zipfian (θ = 0.99), same seeds for both engines"
+                + " in a cell. Each cell warms up on its own keys until the cache has settled (the"
+                + " hit rate of the last 2 s within 10%% of that of the 2 s before; at least %.0f s"
+                + " in a distribution's first cell, 4 s in the others, at most %d s; the seconds"
+                + " are in the hit-rate rows), then %.0f s measured.",
+            totalRamGiB(), Math.max(WARMUP, 4), MAX_WARMUP, SECONDS));
     if (sectionSeconds >= 0) {
       all.add(String.format("This section took %.0f s in all.", sectionSeconds));
     }
