@@ -23,10 +23,11 @@ import org.HdrHistogram.Histogram;
  * Issue 15: a store larger than its cache. KVLog's bounded cache mode ({@code cacheSize}) against
  * RocksDB with an LRU block cache of the same bytes, on {@code -Dbounded.entries} (default 10M)
  * entries of the suite's shape (16-byte keys, 100-byte values) with a cache of 10% of the raw
- * key+value bytes. Measured, both engines in one run, engine order alternating from cell to cell:
- * cold reopen to the first get, get throughput at 1 and 2 threads under uniform and scrambled
- * Zipfian (θ = 0.99, {@link ScrambledZipfian}) keys with each engine's cache hit rate, the memory
- * the open and warmed store holds, and durable set p50 and throughput at 1 and 8 writers.
+ * key+value bytes. Measured, both engines in one run, engine order alternating from cell to cell
+ * (and within a get cell from round to round): cold reopen to the first get, get throughput at 1
+ * and 2 threads under uniform and scrambled Zipfian (θ = 0.99, {@link ScrambledZipfian}) keys with
+ * each engine's cache hit rate, the memory the open and warmed store holds, and durable set p50 and
+ * throughput at 1 and 8 writers.
  *
  * <p>The stores are generated once and kept in {@code target/bench/bounded-stores/} for the next
  * run (same entry count); {@code -Dbounded.fresh=true} regenerates them. The table says which.
@@ -109,9 +110,7 @@ final class Bounded {
       for (String dist : new String[] {"uniform", "Zipfian 0.99"}) {
         for (int threads : new int[] {1, 2}) {
           double warm = threads == 1 ? WARMUP : 1;
-          for (CachedStore e : cell++ % 2 == 0 ? List.of(kv, rocks) : List.of(rocks, kv)) {
-            gets(e, dist, threads, warm);
-          }
+          gets(cell++ % 2 == 0 ? List.of(kv, rocks) : List.of(rocks, kv), dist, threads, warm);
         }
       }
       memory(kv, rocks, heapBefore);
@@ -264,8 +263,8 @@ final class Bounded {
   void harness() throws Exception {
     StringBuilder s = new StringBuilder("The harness alone (draw a key index, format the key)");
     for (String dist : new String[] {"uniform", "Zipfian 0.99"}) {
-      double rate = drive(1, 1, 1, dist, k -> {}, null, null);
-      s.append(String.format(", %s %.1f M/s", dist, rate / 1e6));
+      Window w = run(generators(dist, 1), k -> {}, null, 1, false, 1);
+      s.append(String.format(", %s %.1f M/s", dist, w.ops / (w.nanos / 1e9) / 1e6));
     }
     notes.add(s.append(" on 1 thread.").toString());
   }
@@ -274,73 +273,128 @@ final class Bounded {
     void run(String key) throws Exception;
   }
 
-  void gets(CachedStore e, String dist, int threads, double warm) throws Exception {
-    long[] hm = new long[3];
-    double rate =
-        drive(
-            threads,
-            warm,
-            SECONDS,
-            dist,
-            k -> {
-              if (e.get(k) == null) {
-                throw new AssertionError("missing key " + k + " in " + e.name);
-              }
-            },
-            e,
-            hm);
+  /** Rounds of the measured window per get cell, the engines alternating within the cell. */
+  static final int ROUNDS = 3;
+
+  /**
+   * One get cell: both engines warm up on their own copies of the same key sequence until their
+   * caches settle, then {@link #ROUNDS} rounds of {@code SECONDS / ROUNDS} each, engine order
+   * alternating from round to round, so that a change in the machine's load during the cell falls
+   * on both engines alike. Each engine's key generators continue from round to round: a round does
+   * not replay keys an earlier one left in the cache.
+   */
+  void gets(List<CachedStore> engines, String dist, int threads, double warm) throws Exception {
+    Map<CachedStore, List<LongSupplier>> keys = new LinkedHashMap<>();
+    Map<CachedStore, Window> total = new LinkedHashMap<>();
+    Map<CachedStore, Long> warmSeconds = new LinkedHashMap<>();
+    for (CachedStore e : engines) {
+      keys.put(e, generators(dist, threads));
+      Window w = run(keys.get(e), checkedGet(e), e, warm, true, 0);
+      warmSeconds.put(e, w.nanos / 1_000_000_000L);
+      total.put(e, new Window());
+    }
+    for (int round = 0; round < ROUNDS; round++) {
+      List<CachedStore> order = new ArrayList<>(engines);
+      if (round % 2 == 1) {
+        java.util.Collections.reverse(order);
+      }
+      for (CachedStore e : order) {
+        total.get(e).add(run(keys.get(e), checkedGet(e), e, 0, false, SECONDS / ROUNDS));
+      }
+    }
     String t = threads == 1 ? "1 thread" : threads + " threads";
     String label = "get, " + dist + ", " + t;
-    suite.figures.put("bounded " + e.name + " " + label, rate);
-    if (e instanceof RocksCached) {
-      System.err.println("  RocksDB " + ((RocksCached) e).metadataLookups());
+    for (CachedStore e : engines) {
+      Window w = total.get(e);
+      double rate = w.ops / (w.nanos / 1e9);
+      suite.figures.put("bounded " + e.name + " " + label, rate);
+      if (e instanceof RocksCached) {
+        System.err.println("  RocksDB " + ((RocksCached) e).metadataLookups());
+      }
+      long all = w.hits + w.misses;
+      suite.figures.put(
+          "bounded " + e.name + " hit " + dist + " " + threads,
+          all == 0 ? -1 : (double) w.hits / all);
+      put(label + " (ops/s)", e, Suite.fmt(rate));
+      put(
+          "cache hit rate, " + dist + ", " + t + " (KVLog: keys; RocksDB: data blocks)",
+          e,
+          all == 0
+              ? "n/a"
+              : String.format("%.1f%% (warm-up %d s)", 100.0 * w.hits / all, warmSeconds.get(e)));
     }
-    long hits = hm[0];
-    long misses = hm[1];
-    String hitRate =
-        hits + misses == 0
-            ? "n/a"
-            : String.format("%.1f%% (warm-up %d s)", 100.0 * hits / (hits + misses), hm[2]);
-    suite.figures.put(
-        "bounded " + e.name + " hit " + dist + " " + threads,
-        hits + misses == 0 ? -1 : (double) hits / (hits + misses));
-    put(label + " (ops/s)", e, Suite.fmt(rate));
-    put("cache hit rate, " + dist + ", " + t + " (KVLog: keys; RocksDB: data blocks)", e, hitRate);
-    String kvRate = "bounded " + COLUMNS[0] + " " + label;
-    String rocksRate = "bounded " + COLUMNS[1] + " " + label;
-    Double r = suite.ratio(kvRate, rocksRate);
+    Double r =
+        suite.ratio("bounded " + COLUMNS[0] + " " + label, "bounded " + COLUMNS[1] + " " + label);
     if (r != null) {
       rows.get(label + " (ops/s)")[2] = String.format("%.2f×", r);
       ratios.put(label.replace("get, ", "get "), r);
     }
   }
 
+  static KeyOp checkedGet(CachedStore e) {
+    return k -> {
+      if (e.get(k) == null) {
+        throw new AssertionError("missing key " + k + " in " + e.name);
+      }
+    };
+  }
+
   /**
-   * Runs {@code op} on keys of {@code dist} on {@code threads} threads: a warm-up, then {@code
-   * seconds} counted. Each thread draws from its own generator with a seed fixed by the cell, so
-   * every engine sees the same key sequence. With a {@code store}, the warm-up lasts at least
-   * {@code warm} seconds and then until the cache has settled: the hit rate of the last 2 s within
-   * 10% of that of the 2 s before (at most {@link #MAX_WARMUP} s). Fills {@code hm} with {hits,
-   * misses, warm-up seconds} of the counted window. Returns ops per second.
+   * One generator of key indexes per thread. The seeds depend on the cell (distribution and
+   * threads) only, so every engine gets the same sequence, and a cell does not replay the keys that
+   * the previous cell left in the cache.
    */
-  static double drive(
-      int threads, double warm, double seconds, String dist, KeyOp op, CachedStore store, long[] hm)
-      throws Exception {
-    AtomicLong count = new AtomicLong();
-    AtomicInteger state = new AtomicInteger(); // 0: warm-up, 1: counted, 2: stop
-    Throwable[] failure = new Throwable[1];
-    List<Thread> list = new ArrayList<>();
+  static List<LongSupplier> generators(String dist, int threads) {
+    List<LongSupplier> list = new ArrayList<>();
     for (int t = 0; t < threads; t++) {
-      LongSupplier keys;
-      // The same seeds for every engine in a cell, other seeds in other cells: a cell must not
-      // replay keys that the previous cell left in the cache.
       long seed = (dist.equals("uniform") ? 1000 : 2000) + 100L * threads + t;
       if (dist.equals("uniform")) {
         SplittableRandom r = new SplittableRandom(seed);
-        keys = () -> r.nextInt(ENTRIES);
+        list.add(() -> r.nextInt(ENTRIES));
       } else {
-        keys = new ScrambledZipfian(ENTRIES, seed)::next;
+        list.add(new ScrambledZipfian(ENTRIES, seed)::next);
       }
+    }
+    return list;
+  }
+
+  /** Ops done, the nanoseconds they took, and the store's cache hits and misses meanwhile. */
+  static final class Window {
+    long ops;
+    long nanos;
+    long hits;
+    long misses;
+
+    void add(Window w) {
+      ops += w.ops;
+      nanos += w.nanos;
+      hits += w.hits;
+      misses += w.misses;
+    }
+  }
+
+  /**
+   * Runs {@code op} on one thread per generator. With {@code settle} (a warm-up): for at least
+   * {@code minSeconds}, then until the store's cache has settled, the hit rate of the last 2 s
+   * within 10% of that of the 2 s before (at most {@link #MAX_WARMUP} s); the window's nanos are
+   * then the warm-up's length. Otherwise for {@code seconds}, counting the ops begun in it and the
+   * store's hits and misses.
+   */
+  static Window run(
+      List<LongSupplier> generators,
+      KeyOp op,
+      CachedStore store,
+      double minSeconds,
+      boolean settle,
+      double seconds)
+      throws Exception {
+    AtomicLong count = new AtomicLong();
+    AtomicInteger state = new AtomicInteger(settle ? 0 : 1); // 0: warm-up, 1: counted, 2: stop
+    Throwable[] failure = new Throwable[1];
+    List<Thread> list = new ArrayList<>();
+    long[] a = store == null ? null : store.hitsAndMisses();
+    long start = System.nanoTime();
+    for (LongSupplier keys : generators) {
       Thread thread =
           new Thread(
               () -> {
@@ -359,44 +413,40 @@ final class Bounded {
       thread.start();
       list.add(thread);
     }
-    long start = System.nanoTime();
-    List<long[]> samples = new ArrayList<>(); // {hits, misses} at 0, 1, 2 ... seconds
-    if (store != null) {
-      samples.add(store.hitsAndMisses());
-    }
-    for (int k = 1; store != null && failure[0] == null && k <= MAX_WARMUP; k++) {
-      sleepUntil(start + k * 1_000_000_000L);
-      samples.add(store.hitsAndMisses());
-      if (k >= Math.max(warm, 4)) {
-        double recent = hitRate(samples.get(k - 2), samples.get(k));
-        double before = hitRate(samples.get(k - 4), samples.get(k - 2));
-        if (Math.abs(recent - before) <= 0.1 * before) {
-          break;
+    if (settle) {
+      List<long[]> samples = new ArrayList<>(); // {hits, misses} at 0, 1, 2 ... seconds
+      samples.add(a);
+      for (int k = 1; failure[0] == null && k <= MAX_WARMUP; k++) {
+        sleepUntil(start + k * 1_000_000_000L);
+        samples.add(store.hitsAndMisses());
+        if (k >= Math.max(minSeconds, 4)) {
+          double recent = hitRate(samples.get(k - 2), samples.get(k));
+          double before = hitRate(samples.get(k - 4), samples.get(k - 2));
+          if (Math.abs(recent - before) <= 0.1 * before) {
+            break;
+          }
         }
       }
+    } else {
+      sleepUntil(start + (long) (seconds * 1e9));
     }
-    if (store == null) {
-      sleepUntil(start + (long) (warm * 1e9));
-    }
-    long[] a = store == null ? null : store.hitsAndMisses();
-    long t0 = System.nanoTime();
-    state.set(1);
-    sleepUntil(t0 + (long) (seconds * 1e9));
     state.set(2);
     long[] b = store == null ? null : store.hitsAndMisses();
-    long t1 = System.nanoTime();
+    long end = System.nanoTime();
     for (Thread t : list) {
       t.join();
     }
     if (failure[0] != null) {
       throw new IllegalStateException("benchmark thread failed", failure[0]);
     }
+    Window w = new Window();
+    w.ops = count.get();
+    w.nanos = end - start;
     if (store != null) {
-      hm[0] = b[0] - a[0];
-      hm[1] = b[1] - a[1];
-      hm[2] = (t0 - start) / 1_000_000_000L;
+      w.hits = b[0] - a[0];
+      w.misses = b[1] - a[1];
     }
-    return count.get() / ((t1 - t0) / 1e9);
+    return w;
   }
 
   /** Hit rate between two {hits, misses} samples. */
@@ -520,8 +570,9 @@ final class Bounded {
                 + " in a cell. Each cell warms up on its own keys until the cache has settled (the"
                 + " hit rate of the last 2 s within 10%% of that of the 2 s before; at least %.0f s"
                 + " in a distribution's first cell, 4 s in the others, at most %d s; the seconds"
-                + " are in the hit-rate rows), then %.0f s measured.",
-            totalRamGiB(), Math.max(WARMUP, 4), MAX_WARMUP, SECONDS));
+                + " are in the hit-rate rows); then %.0f s measured per engine, in %d rounds"
+                + " that alternate the engines, each engine's keys continuing from round to round.",
+            totalRamGiB(), Math.max(WARMUP, 4), MAX_WARMUP, SECONDS, ROUNDS));
     if (sectionSeconds >= 0) {
       all.add(String.format("This section took %.0f s in all.", sectionSeconds));
     }
