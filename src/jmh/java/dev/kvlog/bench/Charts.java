@@ -15,11 +15,14 @@ import java.text.ParsePosition;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.LegendItem;
 import org.jfree.chart.LegendItemCollection;
 import org.jfree.chart.axis.AxisState;
+import org.jfree.chart.axis.CategoryAxis;
+import org.jfree.chart.axis.CategoryLabelPositions;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.axis.NumberTick;
@@ -27,15 +30,20 @@ import org.jfree.chart.axis.NumberTickUnit;
 import org.jfree.chart.axis.TickType;
 import org.jfree.chart.axis.ValueAxis;
 import org.jfree.chart.axis.ValueTick;
+import org.jfree.chart.labels.StandardCategoryItemLabelGenerator;
+import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.CombinedDomainXYPlot;
 import org.jfree.chart.plot.CombinedRangeXYPlot;
 import org.jfree.chart.plot.ValueMarker;
 import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.category.BarRenderer;
+import org.jfree.chart.renderer.category.StandardBarPainter;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
 import org.jfree.chart.title.TextTitle;
 import org.jfree.chart.ui.RectangleAnchor;
 import org.jfree.chart.ui.RectangleEdge;
 import org.jfree.chart.ui.TextAnchor;
+import org.jfree.data.category.DefaultCategoryDataset;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
@@ -91,7 +99,76 @@ final class Charts {
     }
     save(throughput(), "throughput", 1500, 650, written);
     save(growth(), "cost-vs-size", 1100, 1500, written);
+    save(bounded(), "bounded-vs-rocksdb", 1300, 650, written);
     return written;
+  }
+
+  /**
+   * Issue 15: KVLog's bounded cache against RocksDB's block cache, as KVLog's advantage from one
+   * run (KVLog ÷ RocksDB for throughput, RocksDB ÷ KVLog for times, latencies and memory), bars
+   * growing up (KVLog better) or down (RocksDB better) from 1 on a log axis.
+   */
+  JFreeChart bounded() {
+    if (suite.bounded.ratios.isEmpty()) {
+      return null;
+    }
+    DefaultCategoryDataset data = new DefaultCategoryDataset();
+    double lo = 1;
+    double hi = 1;
+    for (Map.Entry<String, Double> r : suite.bounded.ratios.entrySet()) {
+      data.addValue(r.getValue(), "KVLog's advantage", r.getKey());
+      lo = Math.min(lo, r.getValue());
+      hi = Math.max(hi, r.getValue());
+    }
+    LogAxis ratio = logAxis("KVLog's advantage (×, log scale; above 1: KVLog better)", 10);
+    ratio.setRange(lo / 1.5, hi * 1.5);
+    BarRenderer bars =
+        new BarRenderer() {
+          private static final long serialVersionUID = 1;
+
+          @Override
+          public Paint getItemPaint(int row, int column) {
+            Number v = data.getValue(row, column);
+            return v != null && v.doubleValue() < 1 ? PALETTE[5] : PALETTE[3];
+          }
+        };
+    bars.setBase(1.0);
+    bars.setSeriesPaint(0, PALETTE[3]);
+    bars.setShadowVisible(false);
+    bars.setBarPainter(new StandardBarPainter());
+    bars.setDefaultItemLabelGenerator(
+        new StandardCategoryItemLabelGenerator("{2}×", new java.text.DecimalFormat("0.00")));
+    bars.setDefaultItemLabelsVisible(true);
+    CategoryAxis workloads = new CategoryAxis(null);
+    workloads.setCategoryLabelPositions(CategoryLabelPositions.UP_45);
+    workloads.setTickLabelFont(new Font("SansSerif", Font.PLAIN, 12));
+    CategoryPlot plot = new CategoryPlot(data, workloads, ratio, bars);
+    plot.setBackgroundPaint(Color.WHITE);
+    plot.setRangeGridlinePaint(new Color(0xdddddd));
+    plot.setOutlinePaint(Color.GRAY);
+    ValueMarker one = new ValueMarker(1.0);
+    one.setPaint(Color.DARK_GRAY);
+    one.setStroke(new BasicStroke(1.5f));
+    plot.addRangeMarker(one);
+    Bounded b = suite.bounded;
+    JFreeChart chart =
+        new JFreeChart(
+            String.format(
+                "Larger than the cache: %s entries, cache %.0f MB (10%% of the data) in each engine",
+                Growth.label(Bounded.ENTRIES), b.cacheBytes / 1e6),
+            new Font("SansSerif", Font.BOLD, 18),
+            plot,
+            false);
+    chart.addSubtitle(
+        new TextTitle(
+            "throughput: KVLog ÷ RocksDB; open time, set p50 and memory: RocksDB ÷ KVLog;"
+                + " blue: KVLog better, red: RocksDB better; one run, "
+                + Runtime.getRuntime().availableProcessors()
+                + " cores, JDK "
+                + System.getProperty("java.version"),
+            new Font("SansSerif", Font.PLAIN, 12)));
+    chart.setBackgroundPaint(Color.WHITE);
+    return chart;
   }
 
   private void save(JFreeChart chart, String name, int w, int h, List<Path> written)

@@ -25,13 +25,15 @@ import org.HdrHistogram.Histogram;
  * 1,000 keys (throughput and latency percentiles from HdrHistogram); two physical floors at 1
  * writer; point get at 1 and 2 threads over 100k entries; a 90/10 get/set mix on 8 threads; reopen
  * plus reading every entry of 100k and 1M-entry stores; KVLog's heap per entry; and how cost grows
- * with the store's size ({@link Growth}). Prints the table, the targets of issue 14 met or missed,
- * and writes charts ({@link Charts}) to {@code target/bench}.
+ * with the store's size ({@link Growth}); a store ten times larger than its cache, KVLog's bounded
+ * mode against RocksDB's block cache ({@link Bounded}). Prints the table, the targets of issue 14
+ * met or missed, and writes charts ({@link Charts}) to {@code target/bench}.
  *
  * <p>Run: {@code mvn -Pbench -DskipTests test-compile exec:exec} (about 9 minutes). Options as
  * system properties in {@code -Dbench.args}: {@code -Dseconds=3}, {@code -Dengines=KVLog,RocksDB},
- * {@code -Dsizes=10k,100k,1M,10M}, {@code -Dgrowth.seconds=2}, {@code -Dbench.publish=true} (copies
- * the charts to {@code src/site/resources/bench}).
+ * {@code -Dsizes=10k,100k,1M,10M}, {@code -Dgrowth.seconds=2}, {@code -Dbounded=false|only}, {@code
+ * -Dbounded.entries=10M} (see {@link Bounded}), {@code -Dbench.publish=true} (copies the charts to
+ * {@code src/site/resources/bench}).
  */
 public final class Suite {
   static final int KEYS = 100_000;
@@ -70,6 +72,7 @@ public final class Suite {
 
   final Map<String, Factory> engines = new LinkedHashMap<>();
   final Growth growth = new Growth(this);
+  final Bounded bounded = new Bounded(this);
 
   {
     engines.put("append+fdatasync", Engine.FloorEngine::new);
@@ -109,6 +112,15 @@ public final class Suite {
   }
 
   void run() throws Exception {
+    if (!Bounded.only()) {
+      runEngines();
+    }
+    if (Bounded.enabled()) {
+      bounded.run();
+    }
+  }
+
+  void runEngines() throws Exception {
     for (Map.Entry<String, Factory> e : engines.entrySet()) {
       String name = e.getKey();
       if (!ONLY.isEmpty() && Arrays.stream(ONLY.split(",")).noneMatch(name::contains)) {
@@ -335,6 +347,9 @@ public final class Suite {
     List<String> columns = new ArrayList<>(engines.keySet());
     columns.removeIf(c -> table.values().stream().noneMatch(m -> m.containsKey(c)));
     StringBuilder out = new StringBuilder();
+    if (table.isEmpty() && growth.table.isEmpty()) { // -Dbounded=only
+      return out.append(bounded.table()).append(footer(elapsedSeconds)).toString();
+    }
     out.append("| workload | ").append(String.join(" | ", columns)).append(" |\n");
     out.append("|---|").append("---|".repeat(columns.size())).append('\n');
     table.forEach(
@@ -455,15 +470,19 @@ public final class Suite {
         "KVLog group, 64 writers / 8 writers (keeps scaling if > 1; 100k keys; hot 1k keys)",
         ratio("KVLog group set64", "KVLog group set8"),
         ratio("KVLog group hot64", "KVLog group hot8"));
-    out.append(
-        String.format(
-            "%nJDK %s (%s), %d cores, %s; %.0f s in all.%n",
-            System.getProperty("java.version"),
-            System.getProperty("java.vm.name"),
-            Runtime.getRuntime().availableProcessors(),
-            System.getProperty("os.name") + " " + System.getProperty("os.arch"),
-            elapsedSeconds));
+    out.append(bounded.table());
+    out.append(footer(elapsedSeconds));
     return out.toString();
+  }
+
+  static String footer(double elapsedSeconds) {
+    return String.format(
+        "%nJDK %s (%s), %d cores, %s; %.0f s in all.%n",
+        System.getProperty("java.version"),
+        System.getProperty("java.vm.name"),
+        Runtime.getRuntime().availableProcessors(),
+        System.getProperty("os.name") + " " + System.getProperty("os.arch"),
+        elapsedSeconds);
   }
 
   Double ratio(String a, String b) {
