@@ -173,10 +173,13 @@ final class SqliteBackend implements Backend {
         });
   }
 
-  /** {@code read} on a pooled connection, in a snapshot no later get contradicts. */
+  /**
+   * {@code read} on a pooled connection, in a snapshot never ahead of this store's publications; it
+   * does not wait for a write in progress (see {@link SqliteWriter#readPublished}).
+   */
   private <T> T read(SqliteWriter.SqlRead<T> read) {
     try {
-      return writer.readConsistent(database, read);
+      return writer.readPublished(database, read);
     } catch (SQLException e) {
       throw new KVLogException(Errors.describe(files.database(), e), e);
     }

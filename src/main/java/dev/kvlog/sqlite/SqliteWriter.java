@@ -220,6 +220,20 @@ final class SqliteWriter implements AutoCloseable {
     return result;
   }
 
+  /**
+   * The read transaction of {@link #readConsistent} alone, on a connection from {@code pool}: a
+   * snapshot never ahead of this writer's publications, without the sync step, so it never waits
+   * for a write in progress (which may be waiting for SQLite's lock). For a bounded cache's size
+   * and copies: another connection's commit the snapshot shows is taken in by the next check, as
+   * for a miss (see {@link BoundedCache}).
+   */
+  <T> T readPublished(Database pool, SqlRead<T> read) throws SQLException {
+    checkOpen();
+    try (Connection c = pool.connection()) {
+      return readSnapshot(c, read);
+    }
+  }
+
   /** The read transaction of {@link #readConsistent}: its snapshot is never ahead of the cache. */
   private <T> T readSnapshot(Connection c, SqlRead<T> read) throws SQLException {
     T result;
