@@ -9,6 +9,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
@@ -50,7 +52,9 @@ class ScanConnectionsTest {
               }
             }
           });
-      CompletableFuture<?> write = CompletableFuture.runAsync(() -> store.set("b", "2"));
+      // A thread per task: on JDK 25 CompletableFuture's default pool has one thread on 2 cores.
+      ExecutorService threads = Executors.newCachedThreadPool();
+      CompletableFuture<?> write = CompletableFuture.runAsync(() -> store.set("b", "2"), threads);
       assertThat(inWrite.await(30, TimeUnit.SECONDS)).isTrue();
       List<CompletableFuture<Map<String, String>>> scans = new ArrayList<>();
       for (int i = 0; i < 3; i++) {
@@ -64,7 +68,7 @@ class ScanConnectionsTest {
                 }));
       }
       Thread.sleep(500); // the scans read, then wait for the writer lock
-      CompletableFuture<List<String>> check = CompletableFuture.supplyAsync(store::check);
+      CompletableFuture<List<String>> check = CompletableFuture.supplyAsync(store::check, threads);
       try {
         assertThat(check.get(5, TimeUnit.SECONDS)).isEmpty();
       } finally {
@@ -74,6 +78,7 @@ class ScanConnectionsTest {
       for (CompletableFuture<Map<String, String>> scan : scans) {
         assertThat(scan.get(30, TimeUnit.SECONDS)).containsEntry("a", "1");
       }
+      threads.shutdown();
     }
   }
 }

@@ -74,17 +74,21 @@ class VisibilityTest {
   @EnumSource(CacheMode.class)
   void sizeAndStats_doNotWaitForAWriteThatWaitsForTheLock(CacheMode mode) throws Exception {
     Path db = dir.resolve("kv.db");
+    // A thread per task: the common pool has one thread on 2 cores, and on JDK 25 CompletableFuture
+    // queues behind it, so size() would wait for the blocked set's thread, not for its lock.
+    java.util.concurrent.ExecutorService threads =
+        java.util.concurrent.Executors.newCachedThreadPool();
     try (KVLog<String, String> store = mode.builder(db).busyTimeout(Duration.ofSeconds(30)).open();
         Connection other = DriverManager.getConnection("jdbc:sqlite:" + db)) {
       store.set("k", "v1");
       try (Statement s = other.createStatement()) {
         s.execute("BEGIN IMMEDIATE");
         CompletableFuture<Optional<String>> pending =
-            CompletableFuture.supplyAsync(() -> store.set("k", "v2"));
+            CompletableFuture.supplyAsync(() -> store.set("k", "v2"), threads);
         Thread.sleep(300);
         assertThat(pending).as("the write waits for SQLite's write lock").isNotDone();
-        CompletableFuture<Integer> size = CompletableFuture.supplyAsync(store::size);
-        CompletableFuture<KVLogStats> stats = CompletableFuture.supplyAsync(store::stats);
+        CompletableFuture<Integer> size = CompletableFuture.supplyAsync(store::size, threads);
+        CompletableFuture<KVLogStats> stats = CompletableFuture.supplyAsync(store::stats, threads);
         Thread.sleep(300);
         boolean sizeWaited = !size.isDone();
         boolean statsWaited = !stats.isDone();
@@ -94,6 +98,8 @@ class VisibilityTest {
         assertThat(sizeWaited).as("size() waited for the pending write").isFalse();
         assertThat(statsWaited).as("stats() waited for the pending write").isFalse();
       }
+    } finally {
+      threads.shutdownNow();
     }
   }
 
