@@ -1,6 +1,7 @@
 package dev.kvlog.postgres;
 
 import dev.kvlog.KVLogException;
+import dev.kvlog.internal.KeyRangeSql;
 import dev.kvlog.spi.Backend;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -89,37 +90,12 @@ final class PgScans {
   /** Entries with lo <= key < hi and key > after (nulls: no such bound), in key order. */
   private static PreparedStatement prepare(
       Connection c, String lo, String hi, String after, boolean limited) throws SQLException {
-    StringBuilder sql = new StringBuilder("SELECT key, value FROM kv");
-    String glue = " WHERE ";
-    if (after != null) {
-      sql.append(glue).append("key > ?");
-      glue = " AND ";
-    } else if (lo != null) {
-      sql.append(glue).append("key >= ?");
-      glue = " AND ";
-    }
-    if (hi != null) {
-      sql.append(glue).append("key < ?");
-    }
-    sql.append(" ORDER BY key");
-    if (limited) {
-      sql.append(" LIMIT ?");
-    }
-    return c.prepareStatement(sql.toString());
+    return KeyRangeSql.prepare(c, "key, value", lo, hi, after, limited);
   }
 
   private static int bind(PreparedStatement s, String lo, String hi, String after)
       throws SQLException {
-    int i = 1;
-    if (after != null) {
-      s.setString(i++, after);
-    } else if (lo != null) {
-      s.setString(i++, lo);
-    }
-    if (hi != null) {
-      s.setString(i++, hi);
-    }
-    return i;
+    return KeyRangeSql.bind(s, lo, hi, after);
   }
 
   /** A pinned scan: one statement in one REPEATABLE READ transaction, until closed. */

@@ -3,6 +3,7 @@ package dev.kvlog.sqlite;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.kvlog.StoreOpenException;
+import dev.kvlog.internal.KeyRangeSql;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -285,37 +286,12 @@ public final class Database implements AutoCloseable {
    */
   static PreparedStatement prepareRange(
       Connection c, String lo, String hi, String after, boolean limited) throws SQLException {
-    StringBuilder sql = new StringBuilder("SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM kv");
-    String glue = " WHERE ";
-    if (after != null) {
-      sql.append(glue).append("key > ?");
-      glue = " AND ";
-    } else if (lo != null) {
-      sql.append(glue).append("key >= ?");
-      glue = " AND ";
-    }
-    if (hi != null) {
-      sql.append(glue).append("key < ?");
-    }
-    sql.append(" ORDER BY key");
-    if (limited) {
-      sql.append(" LIMIT ?");
-    }
-    return c.prepareStatement(sql.toString());
+    return KeyRangeSql.prepare(c, "CAST(key AS BLOB), CAST(value AS BLOB)", lo, hi, after, limited);
   }
 
   /** Binds {@link #prepareRange}'s bounds; returns the index of the next parameter. */
   static int bind(PreparedStatement s, String lo, String hi, String after) throws SQLException {
-    int i = 1;
-    if (after != null) {
-      s.setString(i++, after);
-    } else if (lo != null) {
-      s.setString(i++, lo);
-    }
-    if (hi != null) {
-      s.setString(i++, hi);
-    }
-    return i;
+    return KeyRangeSql.bind(s, lo, hi, after);
   }
 
   /**
