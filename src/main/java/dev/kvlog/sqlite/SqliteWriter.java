@@ -543,18 +543,17 @@ final class SqliteWriter implements AutoCloseable {
     }
   }
 
+  /** Every statement prepared on the writer connection, to close together. */
+  private AutoCloseable[] statements() {
+    return new AutoCloseable[] {
+      upsert, delete, begin, commit, rollback, lookup, external.statement()
+    };
+  }
+
   /** Re-prepares the statements after {@code e}; false (then suppressed in e) if that failed. */
   private boolean reprepare(SQLException e) {
     try {
-      Resources.closeAll(
-          "cannot close statements",
-          upsert,
-          delete,
-          begin,
-          commit,
-          rollback,
-          lookup,
-          external.statement());
+      Resources.closeAll("cannot close statements", statements());
       prepare();
       external.prepare();
       return true;
@@ -600,16 +599,10 @@ final class SqliteWriter implements AutoCloseable {
         log.warn(
             "checkpoint of {} at close failed; the WAL will be replayed at the next open", path, e);
       }
-      Resources.closeAll(
-          "cannot close the writer connection of " + path,
-          upsert,
-          delete,
-          begin,
-          commit,
-          rollback,
-          lookup,
-          external.statement(),
-          connection);
+      AutoCloseable[] statements = statements();
+      AutoCloseable[] all = java.util.Arrays.copyOf(statements, statements.length + 1);
+      all[statements.length] = connection; // closed even if a statement fails to close
+      Resources.closeAll("cannot close the writer connection of " + path, all);
     } finally {
       // Writers that queued meanwhile find the writer closed when they lead.
       committer.unlock();
